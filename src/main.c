@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmm-mock: a mock GPU for exercising ZONE_DEVICE and HMM.
+ *
+ * Devices 0 and 1 own device-private memory, devices 2 and 3 device-coherent
+ * memory carved out of physical ranges the administrator reserved (for
+ * example with memmap=) and passed in as spm_addr_dev0/1. A device whose
+ * memory cannot exist on this kernel or machine is left out, with a log line
+ * saying why, so user space can tell "absent" from "broken".
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <uapi/hmm_mock.h>
+
+#include "hmm_mock.h"
+
+static unsigned long spm_addr_dev0;
+module_param(spm_addr_dev0, ulong, 0444);
+MODULE_PARM_DESC(spm_addr_dev0,
+		 "Physical start of reserved memory for coherent device 2 (0: no device 2)");
+
+static unsigned long spm_addr_dev1;
+module_param(spm_addr_dev1, ulong, 0444);
+MODULE_PARM_DESC(spm_addr_dev1,
+		 "Physical start of reserved memory for coherent device 3 (0: no device 3)");
+
+static unsigned long spm_size = SZ_512M;
+module_param(spm_size, ulong, 0444);
+MODULE_PARM_DESC(spm_size, "Size in bytes of each coherent device's reserved range");
+
+static struct hmm_mock_device *hmm_mock_devices[HMM_MOCK_NDEVICES];
+
+/* Returns false, after saying why, when device @id cannot exist here. */
+static bool hmm_mock_device_possible(unsigned int id, phys_addr_t *base)
+{
+	if (id < 2) {
+		if (IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+			return true;
+		pr_info("hmm_dmirror%u absent: kernel built without CONFIG_DEVICE_PRIVATE\n", id);
+		return false;
+	}
+
+	*base = id == 2 ? spm_addr_dev0 : spm_addr_dev1;
+	if (!*base) {
+		pr_info("hmm_dmirror%u absent: no coherent memory range (spm_addr_dev%u=0)\n",
+			id, id - 2);
+		return false;
+	}
+	if (!PAGE_ALIGNED(*base) || !spm_size || !PAGE_ALIGNED(spm_size)) {
+		pr_err("hmm_dmirror%u absent: spm_addr_dev%u=%#llx spm_size=%#lx not page aligned\n",
+		       id, id - 2, (u64)*base, spm_size);
+		return false;
+	}
+	return true;
+}
+
+static int hmm_mock_device_create(unsigned int id)
+{
+	struct hmm_mock_device *mdev;
+	phys_addr_t base = 0;
+	int ret;
+
+	if (!hmm_mock_device_possible(id, &base))
+		return 0;
+
+	mdev = kzalloc(sizeof(*mdev), GFP_KERNEL);
+	if (!mdev)
+		return -ENOMEM;
+
+	mdev->id = id;
+	if (id < 2) {
+		mdev->mem_type = HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+	} else {
+		mdev->mem_type = HMM_DMIRROR_MEMORY_DEVICE_COHERENT;
+		mdev->spm_base = base;
+		mdev->spm_size = spm_size;
+	}
+	snprintf(mdev->name, sizeof(mdev->name), "hmm_dmirror%u", id);
+	mdev->misc.minor = MISC_DYNAMIC_MINOR;
+	mdev->misc.name = mdev->name;
+	mdev->misc.fops = &hmm_mock_fops;
+	mdev->misc.mode = 0600;
+
+	ret = misc_register(&mdev->misc);
+	if (ret) {
+		kfree(mdev);
+		return ret;
+	}
+	hmm_mock_devices[id] = mdev;
+	pr_info("%s: %s memory\n", mdev->name,
+		mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ? "device-private" :
+		"device-coherent");
+	return 0;
+}
+
+static void hmm_mock_device_destroy(unsigned int id)
+{
+	struct hmm_mock_device *mdev = hmm_mock_devices[id];
+
+	if (!mdev)
+		return;
+	misc_deregister(&mdev->misc);
+	kfree(mdev);
+	hmm_mock_devices[id] = NULL;
+}
+
+static int __init hmm_mock_init(void)
+{
+	unsigned int id;
+	int ret;
+
+	for (id = 0; id < HMM_MOCK_NDEVICES; id++) {
+		ret = hmm_mock_device_create(id);
+		if (ret)
+			goto err;
+	}
+	return 0;
+
+err:
+	pr_err("creating hmm_dmirror%u failed: %d\n", id, ret);
+	while (id--)
+		hmm_mock_device_destroy(id);
+	return ret;
+}
+
+static void __exit hmm_mock_exit(void)
+{
+	unsigned int id;
+
+	for (id = 0; id < HMM_MOCK_NDEVICES; id++)
+		hmm_mock_device_destroy(id);
+}
+
+module_init(hmm_mock_init);
+module_exit(hmm_mock_exit);
+MODULE_DESCRIPTION("Mock GPU memory manager for testing ZONE_DEVICE and HMM");
+MODULE_LICENSE("GPL");
