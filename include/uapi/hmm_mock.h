@@ -11,6 +11,7 @@
 #ifndef _UAPI_HMM_MOCK_H
 #define _UAPI_HMM_MOCK_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
@@ -42,7 +43,7 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_READ_UNLOCKED	_IOWR('H', 0x09, struct hmm_dmirror_cmd)
 
 /* HMM_DMIRROR_FLAGS bits, passed in @npages. */
-#define HMM_DMIRROR_FLAG_FAIL_ALLOC	(1ULL << 0)
+#define HMM_DMIRROR_FLAG_FAIL_ALLOC	_BITULL(0)
 
 /*
  * HMM_DMIRROR_SNAPSHOT writes one byte per page into @ptr:
