@@ -2,7 +2,8 @@
 # Shared helpers for the hmm-mock VM tooling. Sourced, never executed.
 
 HMM_MOCK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HMM_MOCK_CACHE=${HMM_MOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hmm-mock}
+_home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+HMM_MOCK_CACHE=${HMM_MOCK_CACHE:-${XDG_CACHE_HOME:-$_home/.cache}/hmm-mock}
 HMM_MOCK_JOBS=${HMM_MOCK_JOBS:-$(nproc)}
 
 say() { printf '[hmm-mock] %s\n' "$*" >&2; }

@@ -11,20 +11,21 @@ lane_load() {
 	[ -f "$f" ] || die "unknown lane '$1' (lanes: $(ls "$HMM_MOCK_ROOT/vm/lanes" | tr '\n' ' '))"
 	LANE=$1
 	LANE_FRAGMENTS=base
-	LANE_BASE=
 	# shellcheck source=/dev/null
 	. "$f"
 }
 
 # A private apt configuration for archives the host does not use; it never
 # touches /etc/apt or the host's package lists.
+# Usage: _private_apt apt-get|apt-cache SUITE ARGS...
 _private_apt() {
-	local suite=$1; shift
+	local tool=$1 suite=$2; shift 2
 	local d="$HMM_MOCK_CACHE/apt/$suite"
 	mkdir -p "$d/lists/partial" "$d/archives/partial"
 	printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
 		"$suite" >"$d/sources.list"
-	apt-get -q \
+	"$tool" -q \
+		-o APT::Sandbox::User=root \
 		-o Dir::Etc::SourceList="$d/sources.list" \
 		-o Dir::Etc::SourceParts=/nonexistent \
 		-o Dir::State::Lists="$d/lists" \
@@ -46,16 +47,21 @@ _lane_fetch_source() {
 	fi
 	local d="$HMM_MOCK_CACHE/debs"
 	mkdir -p "$d"
-	say "looking up $LANE_PACKAGE in $LANE_ARCHIVE (private apt lists in $HMM_MOCK_CACHE/apt)"
-	_private_apt "$LANE_ARCHIVE" update >&2 || die "apt-get update for $LANE_ARCHIVE failed"
-	LANE_VERSION=$(_private_apt "$LANE_ARCHIVE" -qq show "$LANE_PACKAGE" 2>/dev/null |
-		sed -n 's/^Version: //p' | head -n1)
+	# Refresh the private package lists at most once a day.
+	if [ -z "$(find "$HMM_MOCK_CACHE/apt/$LANE_ARCHIVE/lists" -name '*Packages*' -mmin -1440 2>/dev/null)" ]; then
+		say "updating private apt lists for $LANE_ARCHIVE in $HMM_MOCK_CACHE/apt"
+		_private_apt apt-get "$LANE_ARCHIVE" update >&2 ||
+			die "apt-get update for $LANE_ARCHIVE failed"
+	fi
+	LANE_VERSION=$(_private_apt apt-cache "$LANE_ARCHIVE" policy "$LANE_PACKAGE" 2>/dev/null |
+		sed -n 's/^ *Candidate: //p')
+	[ "$LANE_VERSION" != "(none)" ] || LANE_VERSION=
 	[ -n "$LANE_VERSION" ] || die "$LANE_PACKAGE not found in $LANE_ARCHIVE"
 	local x="$d/${LANE_PACKAGE}_${LANE_VERSION//[^A-Za-z0-9.-]/_}"
 	if [ ! -f "$x/.complete" ]; then
 		say "downloading $LANE_PACKAGE $LANE_VERSION"
 		rm -rf "$x" && mkdir -p "$x"
-		(cd "$x" && _private_apt "$LANE_ARCHIVE" download "$LANE_PACKAGE=$LANE_VERSION") >&2 ||
+		(cd "$x" && _private_apt apt-get "$LANE_ARCHIVE" download "$LANE_PACKAGE=$LANE_VERSION") >&2 ||
 			die "apt-get download $LANE_PACKAGE failed"
 		dpkg-deb -x "$x"/*.deb "$x/root" || die "cannot unpack $LANE_PACKAGE"
 		touch "$x/.complete"
@@ -73,9 +79,13 @@ _lane_extract() {
 	touch "$s/.complete"
 }
 
-# Every option of every fragment must survive olddefconfig unchanged.
+# Every option of every fragment must survive olddefconfig unchanged. A
+# symbol this kernel does not define at all (renamed over the years, e.g.
+# PROC_SYSCTL -> SYSCTL) is only mentioned.
 _lane_check_config() {
-	local b=$1 frag line sym bad=0
+	local s=$1 b=$2 frag line sym bad=0 known
+	known=$(grep -rhoE '^[[:space:]]*(menu)?config[[:space:]]+[A-Za-z0-9_]+' \
+		--include='Kconfig*' "$s" | awk '{ print "CONFIG_" $2 }' | sort -u)
 	for frag in "${LANE_FRAGMENT_FILES[@]}"; do
 		while IFS= read -r line; do
 			case "$line" in
@@ -83,6 +93,10 @@ _lane_check_config() {
 			"# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *} ;;
 			*) continue ;;
 			esac
+			if ! grep -qxF -- "$sym" <<<"$known"; then
+				say "config: $sym does not exist in this kernel; ignored"
+				continue
+			fi
 			if ! grep -qxF -- "$line" "$b/.config" &&
 			   ! { [[ $line == "# "* ]] && ! grep -q "^$sym=" "$b/.config"; }; then
 				say "config: wanted '$line', got '$(grep -E "^(# )?$sym[= ]" "$b/.config" || echo unset)'"
@@ -104,7 +118,7 @@ _lane_build() {
 		"$s/scripts/kconfig/merge_config.sh" -m -O "$b" "$b/.config" "${LANE_FRAGMENT_FILES[@]}" &&
 		make -C "$s" O="$b" olddefconfig
 	} >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "configuring lane $LANE failed"; }
-	_lane_check_config "$b" || die "lane $LANE: Kconfig dropped fragment options (see above)"
+	_lane_check_config "$s" "$b" || die "lane $LANE: Kconfig dropped fragment options (see above)"
 	make -C "$s" O="$b" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1 ||
 		{ tail -n 40 "$log" >&2; die "building lane $LANE failed"; }
 	rm -rf "$b/modroot"
