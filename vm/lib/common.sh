@@ -31,6 +31,9 @@ need_packages() {
 		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
 }
 
+# What the module is built from (copied, so builds never write into the tree).
+MODULE_SOURCES=(Kbuild src include conftest)
+
 # Tools every lane needs on the host.
 HOST_PACKAGES="build-essential bc bison flex libelf-dev libssl-dev xz-utils cpio
 kmod rsync busybox-static qemu-system-x86 perl python3 gzip"

@@ -8,8 +8,8 @@ guest_build_module() {
 	local w=$1
 	mkdir -p "$w/module"
 	rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
-		--exclude '*.mod*' --exclude 'modules.order' --exclude 'Module.symvers' \
-		"$HMM_MOCK_ROOT/Kbuild" "$HMM_MOCK_ROOT/src" "$HMM_MOCK_ROOT/include" "$w/module/"
+		--exclude '*.mod*' --exclude 'modules.order' --exclude 'Module.symvers' --exclude conftest.h \
+		"${MODULE_SOURCES[@]/#/$HMM_MOCK_ROOT/}" "$w/module/"
 	say "building hmm_mock.ko for $LANE_KREL"
 	make -C "$LANE_BUILD" M="$w/module" -j"$HMM_MOCK_JOBS" modules >"$w/module.log" 2>&1 ||
 		{ cat "$w/module.log" >&2; die "building hmm_mock.ko failed"; }
