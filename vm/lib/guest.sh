@@ -16,14 +16,20 @@ guest_build_module() {
 	GUEST_MODULE=$w/module/hmm_mock.ko
 }
 
-# Build the suite with the lane's kselftest harness. Sets GUEST_TESTS.
+# Build the suite with the lane's kselftest harness. Sets GUEST_TESTS to
+# the programs selftests/Makefile lists (nothing stale from older builds).
 guest_build_tests() {
-	local w=$1
+	local w=$1 t
 	say "building the test suite with the $LANE kselftest harness"
 	make -C "$HMM_MOCK_ROOT/selftests" KSRC="$LANE_SRC" OUT="$w/selftests" \
 		>"$w/selftests.log" 2>&1 ||
 		{ cat "$w/selftests.log" >&2; die "building the test suite failed"; }
-	GUEST_TESTS=$w/selftests
+	GUEST_TESTS=()
+	for t in $(make -s -C "$HMM_MOCK_ROOT/selftests" KSRC=. \
+		   --eval 'hmm-mock-list-tests: ; @echo $(TESTS)' hmm-mock-list-tests); do
+		GUEST_TESTS+=("$w/selftests/$t")
+	done
+	[ ${#GUEST_TESTS[@]} -gt 0 ] || die "selftests/Makefile lists no tests"
 }
 
 # guest_pack DIR JOB_ENV CMD...: write DIR/initramfs.gz holding busybox, the
@@ -39,7 +45,7 @@ guest_pack() {
 	cp "$HMM_MOCK_ROOT/vm/guest/hmm-run-tests" "$root/hmm/bin/"
 	cp -a "$LANE_BUILD/modroot/lib/modules/$LANE_KREL" "$root/lib/modules/"
 	cp "$GUEST_MODULE" "$root/hmm/"
-	cp -a "$GUEST_TESTS"/. "$root/hmm/tests/"
+	cp -a "${GUEST_TESTS[@]}" "$root/hmm/tests/"
 	for p in "${GUEST_ADD[@]}"; do
 		cp -a "$p" "$root/hmm/add/" || die "--add $p: cannot copy"
 	done
