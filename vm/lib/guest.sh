@@ -7,7 +7,9 @@
 guest_build_module() {
 	local w=$1
 	mkdir -p "$w/module"
-	rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
+	# Compare by content and give changed files a new mtime, so make
+	# rebuilds exactly what changed, whatever the checkout's timestamps.
+	rsync -rlc --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 		--exclude '*.mod*' --exclude 'modules.order' --exclude 'Module.symvers' --exclude conftest.h \
 		"${MODULE_SOURCES[@]/#/$HMM_MOCK_ROOT/}" "$w/module/"
 	say "building hmm_mock.ko for $LANE_KREL"
