@@ -190,4 +190,33 @@ TEST_F(node, use_from_other_process_rejected)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
+TEST_F(node, stats_balance_and_work_from_any_process)
+{
+	struct hmm_mock_stats st = hmm_mock_stats(self->fd);
+	int status;
+	pid_t pid;
+
+	EXPECT_EQ(st.pages_total, st.pages_free + st.pages_in_use);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		/* Device-wide counters do not touch the opener's memory. */
+		struct hmm_mock_stats child;
+
+		_exit(ioctl(self->fd, HMM_MOCK_STATS, &child) ? 1 :
+		      child.pages_total != child.pages_free + child.pages_in_use);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(node, stats_to_bad_pointer_rejected)
+{
+	EXPECT_EQ(-1, ioctl(self->fd, HMM_MOCK_STATS, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->fd, HMM_MOCK_STATS, (void *)0xffff888000000000ULL));
+	EXPECT_EQ(EFAULT, errno);
+}
+
 TEST_HARNESS_MAIN

@@ -61,4 +61,60 @@ static inline int hmm_mock_ioctl(int fd, unsigned long op, struct hmm_dmirror_cm
 	return ioctl(fd, op, cmd) ? -errno : 0;
 }
 
+/*
+ * Runs HMM_DMIRROR_* command @op over @npages pages at @addr with user
+ * buffer @ptr. Returns 0 or -errno; *@out (if given) receives the command
+ * as the driver returned it.
+ */
+static inline int hmm_mock_cmd(int fd, unsigned long op, void *addr, void *ptr,
+			       unsigned long npages, struct hmm_dmirror_cmd *out)
+{
+	struct hmm_dmirror_cmd cmd = {
+		.addr = (unsigned long)addr,
+		.ptr = (unsigned long)ptr,
+		.npages = npages,
+	};
+	int ret;
+
+	do {
+		ret = hmm_mock_ioctl(fd, op, &cmd);
+	} while (ret == -EINTR);
+	if (out)
+		*out = cmd;
+	return ret;
+}
+
+/* Device counters; aborts the test program on failure (a driver bug). */
+static inline struct hmm_mock_stats hmm_mock_stats(int fd)
+{
+	struct hmm_mock_stats st;
+
+	memset(&st, 0xff, sizeof(st));
+	if (ioctl(fd, HMM_MOCK_STATS, &st))
+		memset(&st, 0xff, sizeof(st));
+	return st;
+}
+
+/* Writes the pattern seed, seed + 1, ... as ints over @len bytes. */
+static inline void hmm_mock_fill(void *p, size_t len, int seed)
+{
+	int *v = p;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(int); i++)
+		v[i] = seed + (int)i;
+}
+
+/* Index of the first int that breaks the pattern, or -1. */
+static inline long hmm_mock_check(const void *p, size_t len, int seed)
+{
+	const int *v = p;
+	size_t i;
+
+	for (i = 0; i < len / sizeof(int); i++)
+		if (v[i] != seed + (int)i)
+			return (long)i;
+	return -1;
+}
+
 #endif /* _HMM_MOCK_TEST_H */

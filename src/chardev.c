@@ -4,19 +4,24 @@
  * process's address space; every ioctl is checked here, once, before any
  * command code runs, so a malformed request fails with no side effects.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/fs.h>
+#include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <uapi/hmm_mock.h>
 
+#include "compat.h"
 #include "hmm_mock.h"
 
 static int hmm_mock_open(struct inode *inode, struct file *file)
 {
 	struct miscdevice *misc = file->private_data;
 	struct hmm_mock_mirror *mirror;
+	int ret;
 
 	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
 	if (!mirror)
@@ -24,17 +29,70 @@ static int hmm_mock_open(struct inode *inode, struct file *file)
 
 	mirror->mdev = container_of(misc, struct hmm_mock_device, misc);
 	mirror->mm = current->mm;
+	ret = hmm_mock_mirror_init(mirror);
+	if (ret) {
+		kfree(mirror);
+		return ret;
+	}
 	mmgrab(mirror->mm);
+
+	mutex_lock(&mirror->mdev->open_lock);
+	mirror->mdev->open_count++;
+	mutex_unlock(&mirror->mdev->open_lock);
+
 	file->private_data = mirror;
 	return 0;
 }
 
+/*
+ * Closing the last file of a device moves all its memory back to system
+ * memory: with nobody left to drive the device, the data must not stay
+ * where only the device can reach it. Pages still mapped by processes
+ * keep their contents.
+ */
 static int hmm_mock_release(struct inode *inode, struct file *file)
 {
 	struct hmm_mock_mirror *mirror = file->private_data;
+	struct hmm_mock_device *mdev = mirror->mdev;
 
+	hmm_mock_mirror_fini(mirror);
 	mmdrop(mirror->mm);
 	kfree(mirror);
+
+	mutex_lock(&mdev->open_lock);
+	if (!--mdev->open_count && hmm_mock_evict_device(mdev))
+		pr_warn("%s: device memory still busy after last close\n", mdev->name);
+	mutex_unlock(&mdev->open_lock);
+	return 0;
+}
+
+/*
+ * mmap of the node gives zeroed system pages mapped with vm_insert_pages(),
+ * a VM_MIXEDMAP mapping as a driver exposing its own buffers would create.
+ */
+static int hmm_mock_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	unsigned long npages = vma_pages(vma), done, n, i, left;
+	struct page *pages[HMM_MOCK_BATCH];
+	int ret;
+
+	for (done = 0; done < npages; done += n) {
+		n = min_t(unsigned long, npages - done, HMM_MOCK_BATCH);
+		memset(pages, 0, sizeof(pages));
+		if (hmm_mock_alloc_pages_bulk(GFP_KERNEL | __GFP_ZERO, n, pages) != n) {
+			ret = -ENOMEM;
+		} else {
+			left = n;
+			ret = vm_insert_pages(vma, vma->vm_start + (done << PAGE_SHIFT), pages,
+					      &left);
+		}
+		/* The page table holds its own references. */
+		for (i = 0; i < n; i++)
+			if (pages[i])
+				put_page(pages[i]);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 
@@ -89,8 +147,37 @@ static int hmm_mock_cmd_check(unsigned int op, const struct hmm_dmirror_cmd *cmd
 static int hmm_mock_cmd_run(struct hmm_mock_mirror *mirror, unsigned int op,
 			    struct hmm_dmirror_cmd *cmd)
 {
-	/* The commands arrive with the driver core; until then none runs. */
-	return -ENOTTY;
+	switch (op) {
+	case HMM_DMIRROR_READ:
+		return hmm_mock_cmd_read(mirror, cmd);
+	case HMM_DMIRROR_WRITE:
+		return hmm_mock_cmd_write(mirror, cmd);
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+		return hmm_mock_cmd_migrate_to_dev(mirror, cmd);
+	case HMM_DMIRROR_MIGRATE_TO_SYS:
+		return hmm_mock_cmd_migrate_to_sys(mirror, cmd);
+	case HMM_DMIRROR_SNAPSHOT:
+		return hmm_mock_cmd_snapshot(mirror, cmd);
+	case HMM_DMIRROR_EXCLUSIVE:
+		return hmm_mock_cmd_exclusive(mirror, cmd);
+	case HMM_DMIRROR_CHECK_EXCLUSIVE:
+		return hmm_mock_cmd_check_exclusive(mirror, cmd);
+	case HMM_DMIRROR_RELEASE:
+		return hmm_mock_evict_device(mirror->mdev);
+	case HMM_DMIRROR_FLAGS:
+		WRITE_ONCE(mirror->flags, cmd->npages);
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static long hmm_mock_ioctl_stats(struct hmm_mock_mirror *mirror, void __user *uarg)
+{
+	struct hmm_mock_stats stats = {};
+
+	hmm_mock_devmem_stats(mirror->mdev, &stats);
+	return copy_to_user(uarg, &stats, sizeof(stats)) ? -EFAULT : 0;
 }
 
 static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg)
@@ -110,9 +197,15 @@ static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
 	case HMM_DMIRROR_RELEASE:
 	case HMM_DMIRROR_FLAGS:
-	case HMM_DMIRROR_READ_UNLOCKED:
 		break;
+	case HMM_MOCK_STATS:
+		return hmm_mock_ioctl_stats(mirror, uarg);
 	default:
+		/*
+		 * Includes HMM_DMIRROR_READ_UNLOCKED: it needs a fault API
+		 * that lets hmm_range_fault() drop mmap_lock, which this
+		 * kernel does not have.
+		 */
 		return -ENOTTY;
 	}
 
@@ -139,6 +232,7 @@ const struct file_operations hmm_mock_fops = {
 	.owner		= THIS_MODULE,
 	.open		= hmm_mock_open,
 	.release	= hmm_mock_release,
+	.mmap		= hmm_mock_mmap,
 	.unlocked_ioctl	= hmm_mock_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,

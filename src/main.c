@@ -51,9 +51,10 @@ static bool hmm_mock_device_possible(unsigned int id, phys_addr_t *base)
 			id, id - 2);
 		return false;
 	}
-	if (!PAGE_ALIGNED(*base) || !spm_size || !PAGE_ALIGNED(spm_size)) {
-		pr_err("hmm_dmirror%u absent: spm_addr_dev%u=%#llx spm_size=%#lx not page aligned\n",
-		       id, id - 2, (u64)*base, spm_size);
+	/* Chunks are hot-plugged as ZONE_DEVICE memory: subsection granularity. */
+	if (!IS_ALIGNED(*base, SZ_2M) || spm_size < HMM_MOCK_CHUNK_SIZE) {
+		pr_err("hmm_dmirror%u absent: spm_addr_dev%u=%#llx must be 2 MiB aligned and spm_size=%#lx at least %lu MiB\n",
+		       id, id - 2, (u64)*base, spm_size, HMM_MOCK_CHUNK_SIZE >> 20);
 		return false;
 	}
 	return true;
@@ -81,6 +82,8 @@ static int hmm_mock_device_create(unsigned int id)
 		mdev->spm_size = spm_size;
 	}
 	snprintf(mdev->name, sizeof(mdev->name), "hmm_dmirror%u", id);
+	hmm_mock_devmem_init(mdev);
+	mutex_init(&mdev->open_lock);
 	mdev->misc.minor = MISC_DYNAMIC_MINOR;
 	mdev->misc.name = mdev->name;
 	mdev->misc.fops = &hmm_mock_fops;
@@ -105,6 +108,8 @@ static void hmm_mock_device_destroy(unsigned int id)
 	if (!mdev)
 		return;
 	misc_deregister(&mdev->misc);
+	/* No file is open (each holds the module), but mappings may remain. */
+	hmm_mock_devmem_fini(mdev);
 	kfree(mdev);
 	hmm_mock_devices[id] = NULL;
 }

@@ -42,6 +42,21 @@ struct hmm_dmirror_cmd {
 #define HMM_DMIRROR_FLAGS		_IOWR('H', 0x08, struct hmm_dmirror_cmd)
 #define HMM_DMIRROR_READ_UNLOCKED	_IOWR('H', 0x09, struct hmm_dmirror_cmd)
 
+/*
+ * hmm-mock specifics within that ABI:
+ * - MIGRATE_TO_DEV moves what it can and then reports the range as the
+ *   device sees it: -ENOENT when some page is not in this device's memory
+ *   (shared or file pages, pages of another device, device memory
+ *   exhausted); a range that is not wholly mapped readable, or that covers
+ *   hugetlb or special mappings, is -EINVAL and moves nothing.
+ * - RELEASE evicts all of the device's memory, whoever maps it; -EBUSY if
+ *   some page stayed busy throughout.
+ * - FLAG_FAIL_ALLOC makes the next device memory allocation of this file
+ *   fail, so that one migration batch stays in system memory.
+ * - READ_UNLOCKED is -ENOTTY on kernels without an hmm_range_fault() that
+ *   may drop mmap_lock.
+ */
+
 /* HMM_DMIRROR_FLAGS bits, passed in @npages. */
 #define HMM_DMIRROR_FLAG_FAIL_ALLOC	_BITULL(0)
 
@@ -70,7 +85,38 @@ enum {
 	HMM_DMIRROR_MEMORY_DEVICE_COHERENT	= 2,
 };
 
-/* Type byte of hmm-mock's own commands (none defined yet). */
+/* Type byte of hmm-mock's own commands. */
 #define HMM_MOCK_IOC_TYPE	0xE7
+
+/**
+ * struct hmm_mock_stats - device memory accounting, for invariant checks
+ * @chunks:	device memory chunks currently created
+ * @pages_total: device pages in those chunks
+ * @pages_free:	device pages on the free list (reference count zero)
+ * @pages_in_use: device pages handed out and not yet freed
+ * @page_frees:	times the kernel handed a device page back (page_free)
+ * @cpu_faults:	CPU faults that moved a device-private page to system memory
+ * @evicted:	device pages moved to system memory by eviction
+ *		(HMM_DMIRROR_RELEASE, last close, module unload)
+ *
+ * Counts are for the whole device, across all open files. At any quiet
+ * moment @pages_free + @pages_in_use == @pages_total.
+ */
+struct hmm_mock_stats {
+	__u64 chunks;
+	__u64 pages_total;
+	__u64 pages_free;
+	__u64 pages_in_use;
+	__u64 page_frees;
+	__u64 cpu_faults;
+	__u64 evicted;
+};
+
+/*
+ * HMM_MOCK_STATS fills struct hmm_mock_stats. It reads device-wide counters
+ * only, so unlike the HMM_DMIRROR_* commands it works from any process that
+ * holds the file.
+ */
+#define HMM_MOCK_STATS		_IOR(HMM_MOCK_IOC_TYPE, 0x00, struct hmm_mock_stats)
 
 #endif /* _UAPI_HMM_MOCK_H */

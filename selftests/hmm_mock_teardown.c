@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Teardown: unloading the module while processes still map device memory
+ * moves that memory back to system memory first, so their data survives.
+ * Runs only in the test VM, where the module file sits at a known path and
+ * can be loaded again afterwards with the same parameters.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "hmm_mock_test.h"
+
+#define MODULE_FILE	"/hmm/hmm_mock.ko"
+#define PARAMS		"/sys/module/hmm_mock/parameters/"
+
+static const char *const params[] = {
+	"spm_addr_dev0", "spm_addr_dev1", "spm_size", "devmem_max_mb",
+};
+
+/* "name=value ..." of the loaded module's parameters. */
+static int module_args(char *buf, size_t len)
+{
+	size_t used = 0;
+	unsigned int i;
+
+	buf[0] = 0;
+	for (i = 0; i < ARRAY_SIZE(params); i++) {
+		char path[128], val[64];
+		FILE *f;
+
+		snprintf(path, sizeof(path), PARAMS "%s", params[i]);
+		f = fopen(path, "r");
+		if (!f)
+			return -1;
+		if (!fgets(val, sizeof(val), f)) {
+			fclose(f);
+			return -1;
+		}
+		fclose(f);
+		val[strcspn(val, "\n")] = 0;
+		used += snprintf(buf + used, len - used, " %s=%s", params[i], val);
+		if (used >= len)
+			return -1;
+	}
+	return 0;
+}
+
+struct placed {
+	int *p;
+	size_t len;
+	int seed;
+};
+
+/* Maps memory, migrates it to device @id and closes the device again. */
+static int place_on_device(int id, size_t len, int seed, struct placed *out)
+{
+	struct hmm_dmirror_cmd cmd;
+	const char *why;
+	void *buf;
+	int fd, err, ret;
+
+	out->p = NULL;
+	fd = hmm_mock_open(id, &why, &err);
+	if (fd < 0)
+		return why ? 1 : -1;
+	out->p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf = malloc(len);
+	if (out->p == MAP_FAILED || !buf) {
+		close(fd);
+		return -1;
+	}
+	madvise(out->p, len, MADV_NOHUGEPAGE);
+	out->len = len;
+	out->seed = seed;
+	hmm_mock_fill(out->p, len, seed);
+	ret = hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, out->p, buf,
+			   len / sysconf(_SC_PAGESIZE), &cmd);
+	free(buf);
+	close(fd);
+	return ret || cmd.cpages != len / sysconf(_SC_PAGESIZE) ? -1 : 0;
+}
+
+/*
+ * Device memory can outlive the files it was placed with (the last close
+ * evicts it, but a fork child or another mapping may still hold a page):
+ * here the pages are placed, the files closed, and the module removed.
+ */
+TEST(rmmod_with_live_mappings_keeps_data)
+{
+	char args[512], cmdline[700];
+	struct placed priv, coh;
+	size_t len = 64 * sysconf(_SC_PAGESIZE);
+	int coherent;
+
+	if (access(MODULE_FILE, R_OK))
+		SKIP(return, "module file %s absent: not in the test VM", MODULE_FILE);
+	ASSERT_EQ(0, module_args(args, sizeof(args)));
+
+	ASSERT_EQ(0, place_on_device(HMM_MOCK_PRIVATE0, len, 211, &priv));
+	coherent = place_on_device(HMM_MOCK_COHERENT0, len, 223, &coh);
+	ASSERT_LE(0, coherent);
+
+	ASSERT_EQ(0, system("rmmod hmm_mock"));
+	EXPECT_NE(0, access("/sys/module/hmm_mock", F_OK));
+	EXPECT_EQ(-1, hmm_mock_check(priv.p, priv.len, priv.seed));
+	if (!coherent)
+		EXPECT_EQ(-1, hmm_mock_check(coh.p, coh.len, coh.seed));
+
+	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
+	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
+	EXPECT_EQ(0, access("/dev/hmm_dmirror0", F_OK));
+}
+
+/* A fork child keeps device pages mapped after the parent closed the node. */
+TEST(rmmod_after_close_with_child_mapping_keeps_child_data)
+{
+	char args[512], cmdline[700];
+	struct placed priv;
+	size_t len = 16 * sysconf(_SC_PAGESIZE);
+	int go[2], status = 0;
+	char c = 0;
+	pid_t pid;
+
+	if (access(MODULE_FILE, R_OK))
+		SKIP(return, "module file %s absent: not in the test VM", MODULE_FILE);
+	ASSERT_EQ(0, module_args(args, sizeof(args)));
+	ASSERT_EQ(0, place_on_device(HMM_MOCK_PRIVATE0, len, 227, &priv));
+	ASSERT_EQ(0, pipe(go));
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		close(go[1]);
+		/* Parent unloads the module in between. */
+		if (read(go[0], &c, 1) != 1)
+			_exit(3);
+		_exit(hmm_mock_check(priv.p, priv.len, priv.seed) == -1 ? 0 : 1);
+	}
+	close(go[0]);
+	ASSERT_EQ(0, munmap(priv.p, priv.len));	/* only the child maps it now */
+	EXPECT_EQ(0, system("rmmod hmm_mock"));
+	/* No assertion may stop the test before the module is back. */
+	EXPECT_EQ(1, write(go[1], &c, 1));
+	EXPECT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
+	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
+}
+
+TEST_HARNESS_MAIN
