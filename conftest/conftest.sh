@@ -14,7 +14,9 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 probe() {	# probe NAME: writes $tmp/NAME with 1 or 0
-	if $cc "$@" -Werror=implicit-function-declaration -Werror=incompatible-pointer-types \
+	# -Wno-error first: a build with KCFLAGS=-Werror must not turn a
+	# harmless warning in a probe into a missing feature.
+	if $cc "$@" -Wno-error -Werror=implicit-function-declaration -Werror=incompatible-pointer-types \
 		-Werror=int-conversion -Werror=return-type -fsyntax-only -x c "$dir/$name.c" \
 		>"$tmp/$name.log" 2>&1; then
 		echo 1 >"$tmp/$name"
