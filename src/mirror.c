@@ -15,8 +15,10 @@
  * (MMU_NOTIFY_MIGRATE, or MMU_NOTIFY_EXCLUSIVE for EXCLUSIVE, with our
  * device as owner, raised by the task running that command): the command
  * updates the table itself and bumps mirror->own_seq, which faults check
- * in addition to the notifier sequence. Other mirrors of the same device
- * see the event like any other and drop their entries.
+ * in addition to the notifier sequence. Other invalidations that command
+ * raises clear entries as usual but are announced through own_seq only.
+ * Other mirrors of the same device see every event like any other and
+ * drop their entries.
  */
 #include <linux/hmm.h>
 #include <linux/highmem.h>
@@ -44,11 +46,12 @@ static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 	struct hmm_mock_mirror *mirror = container_of(mni, struct hmm_mock_mirror, notifier);
 	unsigned long first = range->start >> PAGE_SHIFT;
 	unsigned long last = (range->end - 1) >> PAGE_SHIFT;
+	bool own = READ_ONCE(mirror->migrating) == current;
 	unsigned long index;
 	void *entry;
 
-	if ((range->event == MMU_NOTIFY_MIGRATE || range->event == MMU_NOTIFY_EXCLUSIVE) &&
-	    range->owner == mirror->mdev && READ_ONCE(mirror->migrating) == current)
+	if (own && (range->event == MMU_NOTIFY_MIGRATE || range->event == MMU_NOTIFY_EXCLUSIVE) &&
+	    range->owner == mirror->mdev)
 		return true;
 
 	if (mmu_notifier_range_blockable(range))
@@ -56,7 +59,17 @@ static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 	else if (!mutex_trylock(&mirror->lock))
 		return false;
 
-	mmu_interval_set_seq(mni, cur_seq);
+	/*
+	 * Raised on the way by our own command (a PMD split, or the restore
+	 * of an entry an earlier attempt made exclusive): drop the entries
+	 * and tell concurrent faults through own_seq, not through the
+	 * notifier sequence our command itself retries on, which would
+	 * never settle.
+	 */
+	if (own)
+		mirror->own_seq++;
+	else
+		mmu_interval_set_seq(mni, cur_seq);
 	xa_for_each_range(&mirror->pt, index, entry, first, last)
 		xa_erase(&mirror->pt, index);
 
