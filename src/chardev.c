@@ -167,6 +167,8 @@ static int hmm_mock_cmd_run(struct hmm_mock_mirror *mirror, unsigned int op,
 	case HMM_DMIRROR_FLAGS:
 		WRITE_ONCE(mirror->flags, cmd->npages);
 		return 0;
+	case HMM_DMIRROR_READ_UNLOCKED:
+		return hmm_mock_cmd_read_unlocked(mirror, cmd);
 	default:
 		return -ENOTTY;
 	}
@@ -198,14 +200,14 @@ static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg
 	case HMM_DMIRROR_RELEASE:
 	case HMM_DMIRROR_FLAGS:
 		break;
+	case HMM_DMIRROR_READ_UNLOCKED:
+		/* Needs a kernel whose hmm_range_fault() may drop mmap_lock. */
+		if (!HMM_MOCK_CAN_FAULT_UNLOCKED)
+			return -ENOTTY;
+		break;
 	case HMM_MOCK_STATS:
 		return hmm_mock_ioctl_stats(mirror, uarg);
 	default:
-		/*
-		 * Includes HMM_DMIRROR_READ_UNLOCKED: it needs a fault API
-		 * that lets hmm_range_fault() drop mmap_lock, which this
-		 * kernel does not have.
-		 */
 		return -ENOTTY;
 	}
 

@@ -9,6 +9,7 @@
 #define _HMM_MOCK_COMPAT_H
 
 #include <linux/gfp.h>
+#include <linux/hmm.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -84,5 +85,25 @@ static inline struct page *hmm_mock_make_page_exclusive(struct mm_struct *mm, un
 	return page ?: ERR_PTR(-EBUSY);
 #endif
 }
+
+/*
+ * hmm_range_fault() with the caller not holding mmap_lock, so that fault
+ * handlers that must drop it (userfaultfd) work; it takes the lock itself
+ * and refreshes range->notifier_seq on each retry. Kernels without it:
+ * HMM_MOCK_CAN_FAULT_UNLOCKED is false and this is never called.
+ */
+#ifdef HMM_MOCK_HAVE_HMM_RANGE_FAULT_UNLOCKED_TIMEOUT
+#define HMM_MOCK_CAN_FAULT_UNLOCKED	true
+static inline int hmm_mock_range_fault_unlocked(struct hmm_range *range, unsigned long timeout)
+{
+	return hmm_range_fault_unlocked_timeout(range, timeout);
+}
+#else
+#define HMM_MOCK_CAN_FAULT_UNLOCKED	false
+static inline int hmm_mock_range_fault_unlocked(struct hmm_range *range, unsigned long timeout)
+{
+	return -EOPNOTSUPP;
+}
+#endif
 
 #endif /* _HMM_MOCK_COMPAT_H */

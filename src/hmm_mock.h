@@ -289,6 +289,19 @@ int hmm_mock_mirror_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_
 int hmm_mock_cmd_read(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd);
 
 /**
+ * hmm_mock_cmd_read_unlocked() - HMM_DMIRROR_READ_UNLOCKED
+ * @mirror:	the mirror
+ * @cmd:	the command, validated
+ *
+ * Like READ, but faults run without mmap_lock held by the driver, so that
+ * fault handlers which drop it (userfaultfd) can serve them. Only where
+ * HMM_MOCK_CAN_FAULT_UNLOCKED.
+ *
+ * Return: 0 or -errno.
+ */
+int hmm_mock_cmd_read_unlocked(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd);
+
+/**
  * hmm_mock_cmd_write() - HMM_DMIRROR_WRITE
  * @mirror:	the mirror
  * @cmd:	the command, validated

@@ -30,11 +30,13 @@
 #include <linux/uaccess.h>
 #include <uapi/hmm_mock.h>
 
+#include "compat.h"
 #include "hmm_mock.h"
 
 /* How a fault fills the device page table. */
 enum hmm_mock_fault_mode {
 	HMM_MOCK_FAULT_READ,	/* fault pages in readable */
+	HMM_MOCK_FAULT_READ_UNLOCKED, /* the same, letting faults drop mmap_lock */
 	HMM_MOCK_FAULT_WRITE,	/* fault pages in writable */
 	HMM_MOCK_DEVICE_ONLY,	/* no fault: map only pages on this device */
 };
@@ -161,9 +163,11 @@ static int hmm_mock_mirror_install(struct hmm_mock_mirror *mirror, struct hmm_ra
 /*
  * Runs hmm_range_fault() on @range until it completes without a racing
  * invalidation, then returns with mirror->lock held so that the caller
- * can use the result.
+ * can use the result. With @unlocked, the kernel takes mmap_lock itself
+ * and may drop it while a fault is handled.
  */
-static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hmm_range *range)
+static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hmm_range *range,
+				       bool unlocked)
 {
 	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	unsigned long own_seq;
@@ -173,11 +177,15 @@ static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hm
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
 
-		range->notifier_seq = mmu_interval_read_begin(range->notifier);
 		own_seq = READ_ONCE(mirror->own_seq);
-		mmap_read_lock(mirror->mm);
-		ret = hmm_range_fault(range);
-		mmap_read_unlock(mirror->mm);
+		if (unlocked) {
+			ret = hmm_mock_range_fault_unlocked(range, timeout - jiffies);
+		} else {
+			range->notifier_seq = mmu_interval_read_begin(range->notifier);
+			mmap_read_lock(mirror->mm);
+			ret = hmm_range_fault(range);
+			mmap_read_unlock(mirror->mm);
+		}
 		if (ret == -EBUSY)
 			continue;
 		if (ret)
@@ -223,7 +231,7 @@ static int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long s
 	unsigned long addr, unshares = 0;
 	int ret = 0;
 
-	if (mode == HMM_MOCK_FAULT_READ)
+	if (mode == HMM_MOCK_FAULT_READ || mode == HMM_MOCK_FAULT_READ_UNLOCKED)
 		range.default_flags = HMM_PFN_REQ_FAULT;
 	else if (mode == HMM_MOCK_FAULT_WRITE)
 		range.default_flags = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
@@ -235,7 +243,8 @@ static int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long s
 
 		range.start = addr;
 		range.end = min(end, addr + (HMM_MOCK_BATCH << PAGE_SHIFT));
-		ret = hmm_mock_range_fault_locked(mirror, &range);
+		ret = hmm_mock_range_fault_locked(mirror, &range,
+						  mode == HMM_MOCK_FAULT_READ_UNLOCKED);
 		if (ret)
 			break;
 		readonly = mode == HMM_MOCK_FAULT_WRITE ? hmm_mock_first_readonly(&range) : 0;
@@ -309,11 +318,11 @@ static void *hmm_mock_bounce_alloc(const struct hmm_dmirror_cmd *cmd)
  * device would on a page fault. cmd->faults counts those faults.
  */
 static int hmm_mock_access(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd,
-			   bool write)
+			   enum hmm_mock_fault_mode mode)
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
 	void __user *uptr = u64_to_user_ptr(cmd->ptr);
-	enum hmm_mock_fault_mode mode = write ? HMM_MOCK_FAULT_WRITE : HMM_MOCK_FAULT_READ;
+	bool write = mode == HMM_MOCK_FAULT_WRITE;
 	unsigned long addr = start, stalls = 0;
 	void *buf;
 	int ret = 0;
@@ -361,12 +370,17 @@ static int hmm_mock_access(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 
 int hmm_mock_cmd_read(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
-	return hmm_mock_access(mirror, cmd, false);
+	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_READ);
+}
+
+int hmm_mock_cmd_read_unlocked(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+{
+	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_READ_UNLOCKED);
 }
 
 int hmm_mock_cmd_write(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
-	return hmm_mock_access(mirror, cmd, true);
+	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_WRITE);
 }
 
 int hmm_mock_mirror_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
@@ -456,7 +470,7 @@ int hmm_mock_cmd_snapshot(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd
 		range.end = min(end, addr + (HMM_MOCK_BATCH << PAGE_SHIFT));
 		n = (range.end - range.start) >> PAGE_SHIFT;
 
-		ret = hmm_mock_range_fault_locked(mirror, &range);
+		ret = hmm_mock_range_fault_locked(mirror, &range, false);
 		if (ret)
 			break;
 		for (i = 0; i < n; i++)
