@@ -838,6 +838,51 @@ TEST_F(mem, exclusive_on_unmapped_range_fails_efault)
 	free(buf);
 }
 
+/*
+ * Exclusive access to pages of a transparent huge page. make_device_exclusive()
+ * handles large folios since its 6.15 rework; make_device_exclusive_range()
+ * before it refuses a PTE-mapped THP with -EBUSY. The other exclusive tests
+ * avoid THPs; this one pins the kernel's behaviour down: the lane declares it
+ * in HMM_MOCK_EXPECT_EXCLUSIVE_THP ("ok" or "ebusy") and the test holds the
+ * driver and kernel to it.
+ */
+TEST_F(mem, exclusive_on_thp_behaves_as_the_lane_declares)
+{
+	const char *expect = getenv("HMM_MOCK_EXPECT_EXCLUSIVE_THP");
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p = map_huge(), *buf = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m;
+	int ret;
+
+	if (!expect)
+		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_THP is not declared for this kernel");
+	ASSERT_NE(MAP_FAILED, p);
+	hmm_mock_fill(p, TWO_MB, 137);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, &m, 1, NULL));
+	if (!(m & HMM_DMIRROR_PROT_PMD))
+		SKIP(return, "no transparent huge page for the range (THP disabled)");
+
+	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd);
+	if (!strcmp(expect, "ebusy")) {
+		EXPECT_EQ(-EBUSY, ret);
+		EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	} else {
+		ASSERT_STREQ("ok", expect);
+		ASSERT_EQ(0, ret);
+		EXPECT_EQ(n, cmd.cpages);
+		EXPECT_EQ(-1, hmm_mock_check(buf, len, 137));
+		EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n,
+						NULL));
+	}
+	/* Either way the CPU sees its data, and takes its access back. */
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 137));
+	hmm_mock_fill(p, len, 139);
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	free(buf);
+}
+
 static int gup_run(unsigned long op, void *p, size_t len, size_t page)
 {
 	struct gup_test gup = {

@@ -67,6 +67,13 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 	mmap_read_lock(mm);
 	for (addr = start; addr < end && !ret; addr += PAGE_SIZE)
 		ret = hmm_mock_exclusive_page(mirror, addr);
+	/*
+	 * All or nothing for the device: the pages converted before the
+	 * failure lose their device entries (their CPU entries turn back on
+	 * the next CPU access, as always).
+	 */
+	if (ret)
+		hmm_mock_mirror_forget(mirror, start, addr);
 	mmap_read_unlock(mm);
 	hmm_mock_mirror_end_migration(mirror);
 	mmput(mm);

@@ -218,16 +218,17 @@ int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror);
 
 /**
- * hmm_mock_mirror_migrated() - forget pages one of our migrations moved
- * @mirror:	the mirror that ran the migration
- * @start:	first address of the migrated range
+ * hmm_mock_mirror_forget() - drop device entries one of our commands changed
+ * @mirror:	the mirror that ran the command
+ * @start:	first address of the range
  * @end:	end address (exclusive)
  *
- * Must run after migrate_*_pages() and before migrate_*_finalize() frees
- * the old pages: the mirror skipped the invalidation of its own migration.
+ * The mirror skips the invalidations of its own migrations, so a migration
+ * calls this after migrate_*_pages() and before migrate_*_finalize() frees
+ * the old pages; a failed EXCLUSIVE calls it to take back what it mapped.
  */
-void hmm_mock_mirror_migrated(struct hmm_mock_mirror *mirror, unsigned long start,
-			      unsigned long end);
+void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
+			    unsigned long end);
 
 /**
  * hmm_mock_mirror_begin_migration() - mark the start of an own migration

@@ -145,7 +145,7 @@ int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirr
 			break;
 		hmm_mock_fill_device_pages(mirror, &args, b);
 		migrate_vma_pages(&args);
-		hmm_mock_mirror_migrated(mirror, addr, next);
+		hmm_mock_mirror_forget(mirror, addr, next);
 		migrate_vma_finalize(&args);
 	}
 	mmap_read_unlock(mm);
@@ -234,7 +234,7 @@ static int hmm_mock_migrate_out(struct hmm_mock_mirror *mirror, unsigned long st
 		hmm_mock_fill_system_pages(&args, b);
 		migrate_vma_pages(&args);
 		*cpages += hmm_mock_count_migrated(&args);
-		hmm_mock_mirror_migrated(mirror, addr, next);
+		hmm_mock_mirror_forget(mirror, addr, next);
 		migrate_vma_finalize(&args);
 	}
 	return ret;

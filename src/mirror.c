@@ -111,8 +111,8 @@ void hmm_mock_mirror_end_migration(struct hmm_mock_mirror *mirror)
 	mutex_unlock(&mirror->migrate_lock);
 }
 
-void hmm_mock_mirror_migrated(struct hmm_mock_mirror *mirror, unsigned long start,
-			      unsigned long end)
+void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
+			    unsigned long end)
 {
 	unsigned long index;
 	void *entry;

@@ -52,6 +52,10 @@ guest_pack() {
 		cp -a "$p" "$root/hmm/add/" || die "--add $p: cannot copy"
 	done
 	printf '%s\n' "$env" >"$root/hmm/job.env"
+	# What the lane declares about its kernel, for the tests to hold it to.
+	if [ -n "${GUEST_TEST_ENV:-}" ]; then
+		cp "$GUEST_TEST_ENV" "$root/hmm/test.env"
+	fi
 	{
 		echo 'export PATH=/hmm/bin:/hmm/add:/bin:/sbin'
 		if [ $# -eq 0 ]; then
