@@ -391,7 +391,7 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 
 	/* A tail's compound_head shares its word with pgmap: restore it. */
 	pgmap = &hmm_mock_page_chunk(head)->pagemap;
-	__ClearPageHead(head);
+	__folio_clear_head((struct folio *)head);
 	for (i = HMM_MOCK_PMD_NR; i-- > 0;) {
 		page = head + i;
 		((struct folio *)page)->pgmap = pgmap;

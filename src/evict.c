@@ -22,14 +22,21 @@
 /* Passes over a device before giving up on pages that stay busy. */
 #define HMM_MOCK_EVICT_PASSES	50
 
-/* Largest eviction window: a PMD's worth of pages or a batch. */
-#define HMM_MOCK_EVICT_MAX	MAX(HMM_MOCK_BATCH, HMM_MOCK_PMD_NR)
-
+/*
+ * Arrays for one eviction window, each allocated on its own: with
+ * __GFP_NOFAIL an allocation must stay within one page or two.
+ */
 struct hmm_mock_evict_batch {
-	unsigned long src[HMM_MOCK_EVICT_MAX];
-	unsigned long dst[HMM_MOCK_EVICT_MAX];
-	struct page *fresh[HMM_MOCK_EVICT_MAX];
+	unsigned long *src;
+	unsigned long *dst;
+	struct page **fresh;
 };
+
+/* The largest window hmm_mock_evict_window() returns for @mdev. */
+static unsigned long hmm_mock_evict_max(struct hmm_mock_device *mdev)
+{
+	return hmm_mock_devmem_large(mdev) ? HMM_MOCK_PMD_NR : HMM_MOCK_BATCH;
+}
 
 /*
  * A large folio moves into a THP: migrate_device_pages() cannot split it.
@@ -123,14 +130,17 @@ static unsigned long hmm_mock_evict_window(struct hmm_mock_device *mdev, unsigne
 
 int hmm_mock_evict_device(struct hmm_mock_device *mdev)
 {
-	struct hmm_mock_evict_batch *b;
+	struct hmm_mock_evict_batch batch, *b = &batch;
+	unsigned long max = hmm_mock_evict_max(mdev);
 	unsigned int pass, c;
 	unsigned long i, n;
 
 	if (!hmm_mock_pages_in_use(mdev))
 		return 0;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL | __GFP_NOFAIL);
+	b->src = kmalloc_array(max, sizeof(*b->src), GFP_KERNEL | __GFP_NOFAIL);
+	b->dst = kmalloc_array(max, sizeof(*b->dst), GFP_KERNEL | __GFP_NOFAIL);
+	b->fresh = kmalloc_array(max, sizeof(*b->fresh), GFP_KERNEL | __GFP_NOFAIL);
 	for (pass = 0; pass < HMM_MOCK_EVICT_PASSES; pass++) {
 		if (pass)
 			msleep(20);
@@ -141,7 +151,8 @@ int hmm_mock_evict_device(struct hmm_mock_device *mdev)
 			for (i = 0; i < HMM_MOCK_CHUNK_PAGES; i += n) {
 				unsigned long moved;
 
-				n = hmm_mock_evict_window(mdev, first + i, HMM_MOCK_CHUNK_PAGES - i);
+				n = hmm_mock_evict_window(mdev, first + i,
+							  HMM_MOCK_CHUNK_PAGES - i);
 				moved = hmm_mock_evict_range(b, first + i, n);
 				atomic_long_add(moved, &mdev->evicted);
 				cond_resched();
@@ -151,6 +162,8 @@ int hmm_mock_evict_device(struct hmm_mock_device *mdev)
 		if (!hmm_mock_pages_in_use(mdev))
 			break;
 	}
-	kfree(b);
+	kfree(b->fresh);
+	kfree(b->dst);
+	kfree(b->src);
 	return hmm_mock_pages_in_use(mdev) ? -EBUSY : 0;
 }
