@@ -576,17 +576,20 @@ TEST_F(mem, thp_range_migrates_and_returns_intact)
 	unsigned long n = TWO_MB / self->page;
 	void *p = map_huge(), *buf = malloc(TWO_MB);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m;
+	unsigned char m, huge = 0;
 
 	ASSERT_NE(MAP_FAILED, p);
 	hmm_mock_fill(p, TWO_MB, 61);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, &m, 1, NULL));
 	if (!(m & HMM_DMIRROR_PROT_PMD))
 		SKIP(return, "no transparent huge page for the range (THP disabled)");
+	/* A device with large folios keeps the THP whole (hmm_mock_thp.c). */
+	if (hmm_mock_stats(self->fd).large_folio_pages)
+		huge = HMM_DMIRROR_PROT_PMD;
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
 	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 61));
-	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE | huge);
 	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 61));
 	free(buf);
 }

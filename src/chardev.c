@@ -174,12 +174,28 @@ static int hmm_mock_cmd_run(struct hmm_mock_mirror *mirror, unsigned int op,
 	}
 }
 
-static long hmm_mock_ioctl_stats(struct hmm_mock_mirror *mirror, void __user *uarg)
+/* Size of struct hmm_mock_stats before the large-folio counters. */
+#define HMM_MOCK_STATS_SIZE_V1	offsetof(struct hmm_mock_stats, large_folio_pages)
+
+/*
+ * HMM_MOCK_STATS: the structure only grows at its end, so a caller built
+ * against an older header gets the prefix it knows.
+ */
+static bool hmm_mock_is_stats_op(unsigned int op)
+{
+	return _IOC_DIR(op) == _IOC_READ && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE &&
+	       _IOC_NR(op) == _IOC_NR(HMM_MOCK_STATS) &&
+	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_stats) ||
+		_IOC_SIZE(op) == HMM_MOCK_STATS_SIZE_V1);
+}
+
+static long hmm_mock_ioctl_stats(struct hmm_mock_mirror *mirror, void __user *uarg,
+				 size_t size)
 {
 	struct hmm_mock_stats stats = {};
 
 	hmm_mock_devmem_stats(mirror->mdev, &stats);
-	return copy_to_user(uarg, &stats, sizeof(stats)) ? -EFAULT : 0;
+	return copy_to_user(uarg, &stats, size) ? -EFAULT : 0;
 }
 
 static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg)
@@ -205,9 +221,9 @@ static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg
 		if (!HMM_MOCK_CAN_FAULT_UNLOCKED)
 			return -ENOTTY;
 		break;
-	case HMM_MOCK_STATS:
-		return hmm_mock_ioctl_stats(mirror, uarg);
 	default:
+		if (hmm_mock_is_stats_op(op))
+			return hmm_mock_ioctl_stats(mirror, uarg, _IOC_SIZE(op));
 		return -ENOTTY;
 	}
 

@@ -11,6 +11,7 @@
 #include <linux/gfp.h>
 #include <linux/hmm.h>
 #include <linux/memremap.h>
+#include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
@@ -41,6 +42,64 @@ static inline void hmm_mock_page_init(struct page *page, struct dev_pagemap *pgm
 	zone_device_page_init(page);
 #endif
 }
+
+/*
+ * Large (PMD-order) device-private folios need three things from the
+ * kernel: migrate_vma_* moving a THP as one entry (SELECT_COMPOUND), a
+ * folio_split callback so the driver hears when the kernel splits one of
+ * its folios, and zone_device_page_init() taking an order. Without them
+ * every device folio is a single page, as on kernels before 6.19. The
+ * architecture must also migrate PMDs (hmm_mock_devmem_large() asks
+ * thp_migration_supported() at run time).
+ */
+/* Pages in a PMD mapping, defined whether or not THP is configured. */
+#define HMM_MOCK_PMD_NR		(1UL << (PMD_SHIFT - PAGE_SHIFT))
+#define HMM_MOCK_PMD_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+
+#if defined(HMM_MOCK_HAVE_MIGRATE_VMA_SELECT_COMPOUND) && \
+	defined(HMM_MOCK_HAVE_PGMAP_FOLIO_SPLIT) && \
+	defined(HMM_MOCK_HAVE_ZONE_DEVICE_PAGE_INIT_PGMAP_ORDER) && \
+	IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE)
+#define HMM_MOCK_LARGE_FOLIOS		1
+#define HMM_MOCK_SELECT_COMPOUND	MIGRATE_VMA_SELECT_COMPOUND
+#define HMM_MOCK_PFN_COMPOUND		MIGRATE_PFN_COMPOUND
+
+/*
+ * Hand a free PMD-aligned run of device pages out as one large folio:
+ * reference count 0 -> 1, locked, one pagemap reference per page.
+ */
+static inline void hmm_mock_large_folio_init(struct page *head, struct dev_pagemap *pgmap,
+					     unsigned int order)
+{
+	zone_device_folio_init(page_folio(head), pgmap, order);
+}
+
+/*
+ * A THP of system memory to move a large device folio back into, for
+ * @vma at @addr (NULL @vma: eviction, no placement hint). May fail.
+ */
+static inline struct folio *hmm_mock_alloc_thp(struct vm_area_struct *vma, unsigned long addr)
+{
+	if (!vma)
+		return folio_alloc(GFP_TRANSHUGE, HMM_MOCK_PMD_ORDER);
+	return vma_alloc_folio(GFP_TRANSHUGE, HMM_MOCK_PMD_ORDER, vma, addr & PMD_MASK);
+}
+#else
+#define HMM_MOCK_LARGE_FOLIOS		0
+#define HMM_MOCK_SELECT_COMPOUND	0
+#define HMM_MOCK_PFN_COMPOUND		0UL
+
+static inline void hmm_mock_large_folio_init(struct page *head, struct dev_pagemap *pgmap,
+					     unsigned int order)
+{
+	WARN_ON_ONCE(1);
+}
+
+static inline struct folio *hmm_mock_alloc_thp(struct vm_area_struct *vma, unsigned long addr)
+{
+	return NULL;
+}
+#endif
 
 /*
  * Fill @pages with up to @n new pages; entries already set are kept.

@@ -23,6 +23,17 @@
  *
  * So a page with a non-zero reference count is never on the free list, and
  * a chunk can only be unmapped once every page of it is free again.
+ *
+ * Large folios (device-private memory on kernels with large device
+ * folios, see hmm_mock_devmem_large()) follow the same cycle as a whole:
+ * a new chunk's PMD-aligned runs of HMM_MOCK_PMD_NR pages go on
+ * mdev->large_free_list at reference count 0; hmm_mock_devmem_alloc_large()
+ * initialises a run as one folio; folio_free returns the whole folio to
+ * that list. When the kernel splits an allocated folio (partial munmap,
+ * partial migration) its pieces come back one by one as single pages and
+ * join the small list. A small allocation that finds the small list empty
+ * breaks a free run into single pages; runs are not rebuilt from single
+ * pages.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -44,12 +55,38 @@ MODULE_PARM_DESC(devmem_max_mb,
 		 "Cap on each device's memory in MiB, read whenever a device grows (default 512)");
 
 static void hmm_mock_page_free(struct page *page);
+static struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page);
 
 #ifdef HMM_MOCK_HAVE_PGMAP_FOLIO_FREE
-/* The callback takes the folio; ours are all single pages. */
+static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page *head);
+
+/* The callback takes the folio: a single page or a whole large folio. */
 static void hmm_mock_folio_free(struct folio *folio)
 {
-	hmm_mock_page_free(&folio->page);
+	if (folio_test_large(folio))
+		hmm_mock_large_folio_free(hmm_mock_page_chunk(&folio->page)->mdev, &folio->page);
+	else
+		hmm_mock_page_free(&folio->page);
+}
+#endif
+
+#if HMM_MOCK_LARGE_FOLIOS
+/*
+ * dev_pagemap_ops.folio_split: the kernel is splitting one of our large
+ * folios in use, once per new folio and then with @tail NULL. Contents
+ * are kept per page, so nothing moves; the new folio only needs what ties
+ * it to its pagemap and anon mapping.
+ */
+static void hmm_mock_folio_split(struct folio *head, struct folio *tail)
+{
+	struct hmm_mock_device *mdev = head->pgmap->owner;
+
+	if (!tail) {
+		atomic_long_inc(&mdev->folio_splits);
+		return;
+	}
+	tail->pgmap = head->pgmap;
+	tail->page.mapping = head->page.mapping;
 }
 #endif
 
@@ -58,6 +95,9 @@ static const struct dev_pagemap_ops hmm_mock_devmem_ops = {
 	.folio_free	= hmm_mock_folio_free,
 #else
 	.page_free	= hmm_mock_page_free,
+#endif
+#if HMM_MOCK_LARGE_FOLIOS
+	.folio_split	= hmm_mock_folio_split,
 #endif
 	.migrate_to_ram	= hmm_mock_migrate_to_ram,
 };
@@ -70,6 +110,15 @@ static struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page)
 static bool hmm_mock_is_private(struct hmm_mock_device *mdev)
 {
 	return mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+}
+
+/*
+ * Only private memory: the kernel cannot collect a huge device-coherent
+ * PMD for migration back to system memory.
+ */
+bool hmm_mock_devmem_large(struct hmm_mock_device *mdev)
+{
+	return HMM_MOCK_LARGE_FOLIOS && thp_migration_supported() && hmm_mock_is_private(mdev);
 }
 
 struct hmm_mock_device *hmm_mock_page_device(struct page *page)
@@ -96,6 +145,7 @@ void hmm_mock_devmem_init(struct hmm_mock_device *mdev)
 	spin_lock_init(&mdev->free_lock);
 	atomic_long_set(&mdev->cpu_faults, 0);
 	atomic_long_set(&mdev->evicted, 0);
+	atomic_long_set(&mdev->folio_splits, 0);
 }
 
 /* Chunks the device may have; the cap is re-read so it can be lowered live. */
@@ -183,20 +233,70 @@ err_free:
 	return ERR_PTR(ret);
 }
 
-/* Adds one chunk, unless the cap is reached or another caller just grew. */
-static int hmm_mock_devmem_grow(struct hmm_mock_device *mdev)
+/*
+ * Whether an allocation can proceed without growing: a large one needs a
+ * free run, a small one a free page or a run to break up.
+ */
+static bool hmm_mock_have_free(struct hmm_mock_device *mdev, bool large)
+{
+	bool have;
+
+	spin_lock(&mdev->free_lock);
+	have = mdev->large_free_list || (!large && mdev->free_list);
+	spin_unlock(&mdev->free_lock);
+	return have;
+}
+
+/*
+ * Links the chunk's PMD-aligned runs on the large list (when the device
+ * hands out large folios) and everything else on the small list.
+ */
+static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mock_chunk *chunk)
+{
+	struct page *pages = NULL, *runs = NULL;
+	struct page **pages_end = &pages, **runs_end = &runs;
+	bool large = hmm_mock_devmem_large(mdev);
+	unsigned long i = 0, nruns = 0;
+
+	/* Lowest pfn first on both lists, then splice them in at once. */
+	while (i < HMM_MOCK_CHUNK_PAGES) {
+		unsigned long pfn = chunk->first_pfn + i;
+		struct page *page = pfn_to_page(pfn);
+
+		if (large && IS_ALIGNED(pfn, HMM_MOCK_PMD_NR) &&
+		    i + HMM_MOCK_PMD_NR <= HMM_MOCK_CHUNK_PAGES) {
+			*runs_end = page;
+			runs_end = (struct page **)&page->zone_device_data;
+			nruns++;
+			i += HMM_MOCK_PMD_NR;
+		} else {
+			*pages_end = page;
+			pages_end = (struct page **)&page->zone_device_data;
+			i++;
+		}
+	}
+
+	spin_lock(&mdev->free_lock);
+	*pages_end = mdev->free_list;
+	mdev->free_list = pages;
+	*runs_end = mdev->large_free_list;
+	mdev->large_free_list = runs;
+	mdev->large_free += nruns;
+	mdev->pages_free += HMM_MOCK_CHUNK_PAGES;
+	spin_unlock(&mdev->free_lock);
+}
+
+/*
+ * Adds one chunk, unless the cap is reached or another caller just grew
+ * enough for an allocation of this kind (@large).
+ */
+static int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large)
 {
 	struct hmm_mock_chunk *chunk;
-	struct page *head = NULL, *tail = NULL;
-	unsigned long i;
-	bool have_free;
 	int ret = 0;
 
 	mutex_lock(&mdev->chunks_lock);
-	spin_lock(&mdev->free_lock);
-	have_free = mdev->free_list;
-	spin_unlock(&mdev->free_lock);
-	if (have_free)
+	if (hmm_mock_have_free(mdev, large))
 		goto out;
 
 	if (mdev->nchunks >= hmm_mock_max_chunks(mdev)) {
@@ -210,21 +310,7 @@ static int hmm_mock_devmem_grow(struct hmm_mock_device *mdev)
 		goto out;
 	}
 	mdev->chunks[mdev->nchunks++] = chunk;
-
-	/* Link the new pages, lowest pfn first, then splice them in at once. */
-	for (i = HMM_MOCK_CHUNK_PAGES; i-- > 0;) {
-		struct page *page = pfn_to_page(chunk->first_pfn + i);
-
-		page->zone_device_data = head;
-		head = page;
-		if (!tail)
-			tail = page;
-	}
-	spin_lock(&mdev->free_lock);
-	tail->zone_device_data = mdev->free_list;
-	mdev->free_list = head;
-	mdev->pages_free += HMM_MOCK_CHUNK_PAGES;
-	spin_unlock(&mdev->free_lock);
+	hmm_mock_chunk_link_free(mdev, chunk);
 
 	pr_info("%s: added %lu MiB of device memory (%u chunks)\n", mdev->name,
 		HMM_MOCK_CHUNK_SIZE >> 20, mdev->nchunks);
@@ -284,6 +370,37 @@ static unsigned int hmm_mock_attach_backing(struct hmm_mock_device *mdev,
 	return kept;
 }
 
+/*
+ * Moves a free run to the small list when that is empty. Pages of a run
+ * that was a large folio still carry its compound-page metadata; clear it
+ * so that each page is a single free page again for pfn walkers
+ * (migrate_device_range() at eviction) and for zone_device_page_init().
+ * Called with free_lock held.
+ */
+static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
+{
+#if HMM_MOCK_LARGE_FOLIOS
+	struct page *head = mdev->large_free_list, *page;
+	struct dev_pagemap *pgmap;
+	unsigned long i;
+
+	if (mdev->free_list || !head)
+		return;
+	mdev->large_free_list = head->zone_device_data;
+	mdev->large_free--;
+
+	/* A tail's compound_head shares its word with pgmap: restore it. */
+	pgmap = &hmm_mock_page_chunk(head)->pagemap;
+	__folio_clear_head((struct folio *)head);
+	for (i = HMM_MOCK_PMD_NR; i-- > 0;) {
+		page = head + i;
+		((struct folio *)page)->pgmap = pgmap;
+		page->zone_device_data = mdev->free_list;
+		mdev->free_list = page;
+	}
+#endif
+}
+
 unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 				   struct page **pages)
 {
@@ -294,6 +411,7 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 
 	while (got < n) {
 		spin_lock(&mdev->free_lock);
+		hmm_mock_break_free_run(mdev);
 		for (taken = 0; got < n && mdev->free_list; taken++) {
 			struct page *page = mdev->free_list;
 
@@ -305,7 +423,7 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 		mdev->pages_in_use += taken;
 		spin_unlock(&mdev->free_lock);
 
-		if (got < n && hmm_mock_devmem_grow(mdev))
+		if (got < n && hmm_mock_devmem_grow(mdev, false))
 			break;
 	}
 
@@ -314,6 +432,91 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 		hmm_mock_page_init(pages[i], hmm_mock_page_pgmap(pages[i]));
 	return got;
 }
+
+/*
+ * Backing pages for a whole large folio, allocated in batches the first
+ * time its pages are used. On failure the pages that got one keep it.
+ */
+static bool hmm_mock_attach_backing_large(struct hmm_mock_device *mdev, struct page *head)
+{
+	struct hmm_mock_chunk *chunk = hmm_mock_page_chunk(head);
+	struct page **backing = &chunk->backing[page_to_pfn(head) - chunk->first_pfn];
+	struct page *fresh[HMM_MOCK_BATCH];
+	unsigned long i, j, missing, filled, used;
+
+	for (i = 0; i < HMM_MOCK_PMD_NR; i += HMM_MOCK_BATCH) {
+		for (j = 0, missing = 0; j < HMM_MOCK_BATCH; j++)
+			missing += !backing[i + j];
+		if (!missing)
+			continue;
+		memset(fresh, 0, sizeof(fresh));
+		filled = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER, missing, fresh);
+		for (j = 0, used = 0; j < HMM_MOCK_BATCH && used < filled; j++)
+			if (!backing[i + j])
+				backing[i + j] = fresh[used++];
+		if (filled < missing)
+			return false;
+	}
+	return true;
+}
+
+struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
+{
+	struct page *head;
+
+	if (WARN_ON_ONCE(!hmm_mock_devmem_large(mdev)))
+		return NULL;
+	for (;;) {
+		spin_lock(&mdev->free_lock);
+		head = mdev->large_free_list;
+		if (head) {
+			mdev->large_free_list = head->zone_device_data;
+			head->zone_device_data = NULL;
+			mdev->large_free--;
+			mdev->pages_free -= HMM_MOCK_PMD_NR;
+			mdev->pages_in_use += HMM_MOCK_PMD_NR;
+		}
+		spin_unlock(&mdev->free_lock);
+		if (head)
+			break;
+		if (hmm_mock_devmem_grow(mdev, true))
+			return NULL;
+	}
+
+	if (!hmm_mock_attach_backing_large(mdev, head)) {
+		spin_lock(&mdev->free_lock);
+		head->zone_device_data = mdev->large_free_list;
+		mdev->large_free_list = head;
+		mdev->large_free++;
+		mdev->pages_free += HMM_MOCK_PMD_NR;
+		mdev->pages_in_use -= HMM_MOCK_PMD_NR;
+		spin_unlock(&mdev->free_lock);
+		return NULL;
+	}
+	hmm_mock_large_folio_init(head, hmm_mock_page_pgmap(head), HMM_MOCK_PMD_ORDER);
+	spin_lock(&mdev->free_lock);
+	mdev->large_allocs++;
+	spin_unlock(&mdev->free_lock);
+	return head;
+}
+
+#ifdef HMM_MOCK_HAVE_PGMAP_FOLIO_FREE
+/*
+ * folio_free of a large folio: the whole PMD-aligned run goes back on the
+ * large list at reference count 0, keeping its backing pages.
+ */
+static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page *head)
+{
+	spin_lock(&mdev->free_lock);
+	head->zone_device_data = mdev->large_free_list;
+	mdev->large_free_list = head;
+	mdev->large_free++;
+	mdev->pages_free += HMM_MOCK_PMD_NR;
+	mdev->pages_in_use -= HMM_MOCK_PMD_NR;
+	mdev->page_frees++;
+	spin_unlock(&mdev->free_lock);
+}
+#endif
 
 /*
  * dev_pagemap_ops.page_free: the last reference to an allocated page is
@@ -343,7 +546,11 @@ void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *
 	stats->pages_free = mdev->pages_free;
 	stats->pages_in_use = mdev->pages_in_use;
 	stats->page_frees = mdev->page_frees;
+	stats->large_free = mdev->large_free;
+	stats->large_allocs = mdev->large_allocs;
 	spin_unlock(&mdev->free_lock);
+	stats->large_folio_pages = hmm_mock_devmem_large(mdev) ? HMM_MOCK_PMD_NR : 0;
+	stats->folio_splits = atomic_long_read(&mdev->folio_splits);
 	stats->cpu_faults = atomic_long_read(&mdev->cpu_faults);
 	stats->evicted = atomic_long_read(&mdev->evicted);
 }
@@ -388,6 +595,8 @@ void hmm_mock_devmem_fini(struct hmm_mock_device *mdev)
 		hmm_mock_chunk_destroy(mdev->chunks[c]);
 	mdev->nchunks = 0;
 	mdev->free_list = NULL;
+	mdev->large_free_list = NULL;
+	mdev->large_free = 0;
 	mdev->pages_free = 0;
 	mutex_unlock(&mdev->chunks_lock);
 }

@@ -58,10 +58,17 @@ struct hmm_mock_chunk {
  * @chunks:	the chunks created so far
  * @nchunks:	number of entries in @chunks
  * @free_lock:	protects @free_list and the page counters below it
- * @free_list:	free device pages, linked through page->zone_device_data
- * @pages_free:	pages on @free_list
- * @pages_in_use: pages handed out and not yet back on @free_list
- * @page_frees:	calls of the pagemap's page_free
+ * @free_list:	free single device pages, linked through
+ *		page->zone_device_data
+ * @large_free_list: free PMD-aligned runs of HMM_MOCK_PMD_NR pages kept
+ *		for large folios, linked through the first page's
+ *		zone_device_data (only when hmm_mock_devmem_large())
+ * @pages_free:	pages on @free_list and in the runs of @large_free_list
+ * @pages_in_use: pages handed out and not yet freed
+ * @page_frees:	calls of the pagemap's page_free/folio_free
+ * @large_free:	runs on @large_free_list
+ * @large_allocs: large folios handed out
+ * @folio_splits: large folios the kernel split while they were in use
  * @cpu_faults:	successful CPU-fault migrations to system memory
  * @evicted:	pages moved out by eviction
  * @open_lock:	protects @open_count
@@ -81,9 +88,13 @@ struct hmm_mock_device {
 
 	spinlock_t free_lock;		/* @free_list and its counters */
 	struct page *free_list;
+	struct page *large_free_list;
 	unsigned long pages_free;
 	unsigned long pages_in_use;
 	unsigned long page_frees;
+	unsigned long large_free;
+	unsigned long large_allocs;
+	atomic_long_t folio_splits;
 	atomic_long_t cpu_faults;
 	atomic_long_t evicted;
 
@@ -153,6 +164,30 @@ void hmm_mock_devmem_init(struct hmm_mock_device *mdev);
  */
 unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 				   struct page **pages);
+
+/**
+ * hmm_mock_devmem_large() - whether a device hands out large folios
+ * @mdev: the device
+ *
+ * Return: true for device-private memory on kernels with large
+ * device-private folios (HMM_MOCK_LARGE_FOLIOS).
+ */
+bool hmm_mock_devmem_large(struct hmm_mock_device *mdev);
+
+/**
+ * hmm_mock_devmem_alloc_large() - hand out one PMD-order device folio
+ * @mdev: device to allocate from; hmm_mock_devmem_large() must be true
+ *
+ * Takes a free PMD-aligned run, growing the device memory by a chunk when
+ * none is left and the cap allows, and makes sure every page of it has
+ * backing memory. The folio is initialised like the pages of
+ * hmm_mock_devmem_alloc(): reference count one, locked, one pagemap
+ * reference per page. Its contents are undefined.
+ *
+ * Return: the folio's first page, or NULL when no run is available (the
+ * caller falls back to single pages).
+ */
+struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev);
 
 /**
  * hmm_mock_devmem_data() - the memory holding a device page's contents

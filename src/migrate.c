@@ -4,9 +4,14 @@
  * migrate_vma_setup/pages/finalize: the MIGRATE_TO_DEV and MIGRATE_TO_SYS
  * commands and the CPU fault on a device-private page.
  *
- * Ranges are processed in batches of HMM_MOCK_BATCH pages with the pfn
- * arrays in one per-command allocation, and each batch takes its device
- * pages off the free list in one go.
+ * Ranges are processed in windows of HMM_MOCK_BATCH pages with the pfn
+ * arrays in one per-command allocation, and each window takes its device
+ * pages off the free list in batches. Devices that hand out large folios
+ * (hmm_mock_devmem_large()) use PMD-aligned windows instead, so that
+ * migrate_vma_setup() with MIGRATE_VMA_SELECT_COMPOUND can collect a THP
+ * or a huge device page as one entry (MIGRATE_PFN_COMPOUND), which then
+ * moves as one folio; when no large folio can be had on the other side,
+ * each of its pages gets a single page and the kernel splits the source.
  */
 #include <linux/fs.h>
 #include <linux/gfp.h>
@@ -22,15 +27,28 @@
 #include "compat.h"
 #include "hmm_mock.h"
 
+/* Largest migration window: a PMD's worth of pages or a batch. */
+#define HMM_MOCK_WINDOW_MAX	MAX(HMM_MOCK_BATCH, HMM_MOCK_PMD_NR)
+
 struct hmm_mock_migrate_batch {
-	unsigned long src[HMM_MOCK_BATCH];
-	unsigned long dst[HMM_MOCK_BATCH];
-	struct page *pages[HMM_MOCK_BATCH];
+	unsigned long src[HMM_MOCK_WINDOW_MAX];
+	unsigned long dst[HMM_MOCK_WINDOW_MAX];
+	struct page *pages[HMM_MOCK_WINDOW_MAX];
 };
 
 void hmm_mock_copy_to_new_page(struct page *dst, struct page *src)
 {
 	copy_highpage(dst, hmm_mock_devmem_data(src));
+}
+
+/* migrate_vma flags for moving device pages of @mdev back. */
+static unsigned long hmm_mock_select_device(struct hmm_mock_device *mdev)
+{
+	if (mdev->mem_type != HMM_DMIRROR_MEMORY_DEVICE_PRIVATE)
+		return MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+	if (hmm_mock_devmem_large(mdev))
+		return MIGRATE_VMA_SELECT_DEVICE_PRIVATE | HMM_MOCK_SELECT_COMPOUND;
+	return MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
 }
 
 /*
@@ -53,11 +71,20 @@ static int hmm_mock_check_vmas(struct mm_struct *mm, unsigned long start, unsign
 	return 0;
 }
 
-static unsigned long hmm_mock_batch_end(struct mm_struct *mm, unsigned long addr,
-					unsigned long end, struct vm_area_struct **vma)
+/*
+ * End of the window starting at @addr: a batch, or up to the next PMD
+ * boundary for devices with large folios, so a THP is never cut in two.
+ */
+static unsigned long hmm_mock_batch_end(struct hmm_mock_device *mdev, struct mm_struct *mm,
+					unsigned long addr, unsigned long end,
+					struct vm_area_struct **vma)
 {
+	unsigned long next = addr + (HMM_MOCK_BATCH << PAGE_SHIFT);
+
+	if (hmm_mock_devmem_large(mdev))
+		next = ALIGN_DOWN(addr, PMD_SIZE) + PMD_SIZE;
 	*vma = vma_lookup(mm, addr);
-	return min3(end, (*vma)->vm_end, addr + (HMM_MOCK_BATCH << PAGE_SHIFT));
+	return min3(end, (*vma)->vm_end, next);
 }
 
 /* Fault injection: the first allocation after HMM_DMIRROR_FLAGS fails. */
@@ -69,14 +96,108 @@ static bool hmm_mock_fail_alloc(struct hmm_mock_mirror *mirror)
 	return true;
 }
 
+/* Fills a device page from a system page, or with zeroes (@spage NULL). */
+static void hmm_mock_copy_to_device(struct page *dpage, struct page *spage)
+{
+	struct page *data = hmm_mock_devmem_data(dpage);
+
+	if (spage)
+		copy_highpage(data, spage);
+	else
+		clear_highpage(data);
+}
+
+/* Device page entry for collected source entry @src of @args. */
+static unsigned long hmm_mock_device_pfn(struct migrate_vma *args, unsigned long src,
+					 struct page *dpage)
+{
+	unsigned long dst = migrate_pfn(page_to_pfn(dpage));
+
+	/* No source page: an empty or zero-page entry. */
+	if ((src & MIGRATE_PFN_WRITE) ||
+	    (!migrate_pfn_to_page(src) && (args->vma->vm_flags & VM_WRITE)))
+		dst |= MIGRATE_PFN_WRITE;
+	return dst;
+}
+
 /*
- * Gives each collected system page a device page with the same contents.
+ * Gives entries [@first, @first + @nr) single device pages, in batches.
+ * @thp: the entries are the pages of one collected THP (or huge hole) at
+ * @first that gets no large folio: entry @first + i takes page i of it,
+ * and the kernel splits it. A hole must be filled completely or not at
+ * all, since the kernel populates each of its pages. Entries left without
+ * a page (device memory exhausted) stay where they are.
+ */
+static void hmm_mock_fill_small(struct hmm_mock_device *mdev, struct migrate_vma *args,
+				struct hmm_mock_migrate_batch *b, unsigned long first,
+				unsigned long nr, bool thp)
+{
+	unsigned long src0 = args->src[first], i = first, end = first + nr, j;
+	struct page *head = thp ? migrate_pfn_to_page(src0) : NULL;
+	unsigned int want, got, used;
+
+	while (i < end) {
+		for (j = i, want = 0; j < end && want < HMM_MOCK_BATCH; j++)
+			want += thp || (args->src[j] & MIGRATE_PFN_MIGRATE);
+		got = hmm_mock_devmem_alloc(mdev, want, b->pages);
+		for (used = 0; i < j && used < got; i++) {
+			struct page *spage;
+
+			if (!thp && !(args->src[i] & MIGRATE_PFN_MIGRATE))
+				continue;
+			spage = thp ? (head ? head + (i - first) : NULL) :
+				      migrate_pfn_to_page(args->src[i]);
+			hmm_mock_copy_to_device(b->pages[used], spage);
+			args->dst[i] = hmm_mock_device_pfn(args, thp ? src0 : args->src[i],
+							   b->pages[used++]);
+		}
+		if (got < want)
+			break;
+	}
+	if (i >= end || !thp || head)
+		return;
+
+	/* A huge hole that did not get all its pages: give them back. */
+	for (i = first; i < end; i++) {
+		struct page *dpage = migrate_pfn_to_page(args->dst[i]);
+
+		args->dst[i] = 0;
+		if (dpage) {
+			unlock_page(dpage);
+			put_page(dpage);
+		}
+	}
+}
+
+/* Moves a collected THP (or huge hole) at entry @i into one device folio. */
+static bool hmm_mock_fill_large(struct hmm_mock_device *mdev, struct migrate_vma *args,
+				unsigned long i)
+{
+	struct page *spage = migrate_pfn_to_page(args->src[i]);
+	struct page *dhead = hmm_mock_devmem_alloc_large(mdev);
+	unsigned long j;
+
+	if (!dhead)
+		return false;
+	for (j = 0; j < HMM_MOCK_PMD_NR; j++)
+		hmm_mock_copy_to_device(dhead + j, spage ? spage + j : NULL);
+	args->dst[i] = hmm_mock_device_pfn(args, args->src[i], dhead) | HMM_MOCK_PFN_COMPOUND;
+	return true;
+}
+
+/*
+ * Gives each collected system page a device page with the same contents:
+ * a THP gets one large device folio when one is free, else single pages.
  * Pages left without one (device memory exhausted) stay where they are.
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first allocation of the window: a
+ * large one falls back to single pages, single pages are not moved.
  */
 static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
 				       struct hmm_mock_migrate_batch *b)
 {
-	unsigned long i, want = 0, got = 0, used = 0;
+	struct hmm_mock_device *mdev = mirror->mdev;
+	unsigned long i, first_small = 0, want = 0;
+	bool fail;
 
 	for (i = 0; i < args->npages; i++) {
 		args->dst[i] = 0;
@@ -85,27 +206,29 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 	}
 	if (!want)
 		return;
-	if (!hmm_mock_fail_alloc(mirror))
-		got = hmm_mock_devmem_alloc(mirror->mdev, want, b->pages);
+	fail = hmm_mock_fail_alloc(mirror);
 
-	for (i = 0; i < args->npages && used < got; i++) {
-		struct page *spage = migrate_pfn_to_page(args->src[i]);
-		struct page *dpage, *data;
+	for (i = 0; i < args->npages; i++) {
+		unsigned long nr;
 
-		if (!(args->src[i] & MIGRATE_PFN_MIGRATE))
+		if (!(args->src[i] & HMM_MOCK_PFN_COMPOUND) ||
+		    !(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
-		dpage = b->pages[used++];
-		data = hmm_mock_devmem_data(dpage);
-		/* No source page: an empty or zero-page entry. */
-		if (spage)
-			copy_highpage(data, spage);
-		else
-			clear_highpage(data);
-		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
-		if ((args->src[i] & MIGRATE_PFN_WRITE) ||
-		    (!spage && (args->vma->vm_flags & VM_WRITE)))
-			args->dst[i] |= MIGRATE_PFN_WRITE;
+		if (i > first_small) {
+			if (!fail)
+				hmm_mock_fill_small(mdev, args, b, first_small, i - first_small,
+						    false);
+			fail = false;
+		}
+		nr = min(HMM_MOCK_PMD_NR, args->npages - i);
+		if (fail || !hmm_mock_fill_large(mdev, args, i))
+			hmm_mock_fill_small(mdev, args, b, i, nr, true);
+		fail = false;
+		i += nr - 1;
+		first_small = i + 1;
 	}
+	if (first_small < args->npages && !fail)
+		hmm_mock_fill_small(mdev, args, b, first_small, args->npages - first_small, false);
 }
 
 int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
@@ -137,7 +260,9 @@ int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirr
 			.flags = MIGRATE_VMA_SELECT_SYSTEM,
 		};
 
-		next = hmm_mock_batch_end(mm, addr, end, &vma);
+		if (hmm_mock_devmem_large(mirror->mdev))
+			args.flags |= HMM_MOCK_SELECT_COMPOUND;
+		next = hmm_mock_batch_end(mirror->mdev, mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
@@ -161,34 +286,80 @@ int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirr
 	return ret;
 }
 
-/* Gives each collected device page a new system page with its contents. */
-static void hmm_mock_fill_system_pages(struct migrate_vma *args, struct hmm_mock_migrate_batch *b)
+/* Entry for a new system page @dpage taking the place of entry @src. */
+static unsigned long hmm_mock_system_pfn(unsigned long src, struct page *dpage)
 {
-	unsigned long i, want = 0, got, used = 0;
+	return migrate_pfn(page_to_pfn(dpage)) | (src & MIGRATE_PFN_WRITE);
+}
 
-	for (i = 0; i < args->npages; i++) {
+/* Moves the huge device page at entry @i into a THP, if one can be had. */
+static bool hmm_mock_fill_thp(struct migrate_vma *args, unsigned long i)
+{
+	struct page *spage = migrate_pfn_to_page(args->src[i]);
+	struct folio *folio;
+	unsigned long j;
+
+	folio = hmm_mock_alloc_thp(args->vma, args->start + (i << PAGE_SHIFT));
+	if (!folio)
+		return false;
+	folio_lock(folio);
+	for (j = 0; j < HMM_MOCK_PMD_NR; j++)
+		hmm_mock_copy_to_new_page(folio_page(folio, j), spage + j);
+	args->dst[i] = hmm_mock_system_pfn(args->src[i], &folio->page) | HMM_MOCK_PFN_COMPOUND;
+	return true;
+}
+
+/*
+ * Gives each collected device page a new system page with its contents:
+ * a huge device page gets a THP when one can be allocated, else single
+ * pages for each of its pages (the kernel splits it). @mirror (NULL for a
+ * CPU fault) may fail the first THP allocation (HMM_DMIRROR_FLAG_FAIL_ALLOC).
+ * Single pages come from one bulk allocation; pages left without one stay
+ * on the device.
+ */
+static void hmm_mock_fill_system_pages(struct migrate_vma *args, struct hmm_mock_migrate_batch *b,
+				       struct hmm_mock_mirror *mirror)
+{
+	unsigned long i, j, want = 0, got, used = 0;
+
+	for (i = 0; i < args->npages; i++)
 		args->dst[i] = 0;
-		if (migrate_pfn_to_page(args->src[i]) && (args->src[i] & MIGRATE_PFN_MIGRATE))
-			want++;
+	for (i = 0; i < args->npages; i++) {
+		if (!migrate_pfn_to_page(args->src[i]) || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (args->src[i] & HMM_MOCK_PFN_COMPOUND) {
+			if ((mirror && hmm_mock_fail_alloc(mirror)) || !hmm_mock_fill_thp(args, i))
+				want += min(HMM_MOCK_PMD_NR, args->npages - i);
+			i += HMM_MOCK_PMD_NR - 1;
+			continue;
+		}
+		want++;
 	}
 	if (!want)
 		return;
-	memset(b->pages, 0, sizeof(b->pages));
+	memset(b->pages, 0, want * sizeof(b->pages[0]));
 	got = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER_MOVABLE, want, b->pages);
 
 	for (i = 0; i < args->npages && used < got; i++) {
-		struct page *spage = migrate_pfn_to_page(args->src[i]);
-		struct page *dpage;
+		unsigned long src = args->src[i], nr = 1;
+		struct page *spage = migrate_pfn_to_page(src);
 
-		if (!spage || !(args->src[i] & MIGRATE_PFN_MIGRATE))
+		if (!spage || !(src & MIGRATE_PFN_MIGRATE) || args->dst[i])
 			continue;
-		dpage = b->pages[used++];
-		lock_page(dpage);
-		hmm_mock_copy_to_new_page(dpage, spage);
-		args->dst[i] = migrate_pfn(page_to_pfn(dpage));
-		if (args->src[i] & MIGRATE_PFN_WRITE)
-			args->dst[i] |= MIGRATE_PFN_WRITE;
+		if (src & HMM_MOCK_PFN_COMPOUND)
+			nr = min(HMM_MOCK_PMD_NR, args->npages - i);
+		for (j = 0; j < nr && used < got; j++) {
+			struct page *dpage = b->pages[used++];
+
+			lock_page(dpage);
+			hmm_mock_copy_to_new_page(dpage, spage + j);
+			args->dst[i + j] = hmm_mock_system_pfn(src, dpage);
+		}
+		i += nr - 1;
 	}
+	/* Every page is used by construction; never leak one all the same. */
+	for (; used < got; used++)
+		__free_page(b->pages[used]);
 }
 
 static unsigned long hmm_mock_count_migrated(const struct migrate_vma *args)
@@ -197,7 +368,7 @@ static unsigned long hmm_mock_count_migrated(const struct migrate_vma *args)
 
 	for (i = 0; i < args->npages; i++)
 		if ((args->src[i] & MIGRATE_PFN_VALID) && (args->src[i] & MIGRATE_PFN_MIGRATE))
-			n++;
+			n += args->src[i] & HMM_MOCK_PFN_COMPOUND ? HMM_MOCK_PMD_NR : 1;
 	return n;
 }
 
@@ -220,18 +391,16 @@ static int hmm_mock_migrate_out(struct hmm_mock_mirror *mirror, unsigned long st
 			.dst = b->dst,
 			.start = addr,
 			.pgmap_owner = mirror->mdev,
-			.flags = mirror->mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ?
-				 MIGRATE_VMA_SELECT_DEVICE_PRIVATE :
-				 MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+			.flags = hmm_mock_select_device(mirror->mdev),
 		};
 
-		next = hmm_mock_batch_end(mm, addr, end, &vma);
+		next = hmm_mock_batch_end(mirror->mdev, mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
-		hmm_mock_fill_system_pages(&args, b);
+		hmm_mock_fill_system_pages(&args, b, mirror);
 		migrate_vma_pages(&args);
 		*cpages += hmm_mock_count_migrated(&args);
 		hmm_mock_mirror_forget(mirror, addr, next);
@@ -292,6 +461,44 @@ int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long a
 	return ret;
 }
 
+/*
+ * CPU fault on a huge device page mapped by a PMD: move the whole folio
+ * back, as a THP when one can be allocated, else as single pages.
+ */
+static vm_fault_t hmm_mock_fault_large(struct vm_fault *vmf, struct hmm_mock_device *mdev)
+{
+	struct hmm_mock_migrate_batch *b;
+	struct migrate_vma args = {
+		.vma = vmf->vma,
+		.start = vmf->address & PMD_MASK,
+		.end = (vmf->address & PMD_MASK) + PMD_SIZE,
+		.pgmap_owner = mdev,
+		.flags = hmm_mock_select_device(mdev),
+		.fault_page = vmf->page,
+	};
+	vm_fault_t ret = 0;
+
+	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return VM_FAULT_OOM;
+	args.src = b->src;
+	args.dst = b->dst;
+	if (migrate_vma_setup(&args)) {
+		kfree(b);
+		return VM_FAULT_SIGBUS;
+	}
+	hmm_mock_fill_system_pages(&args, b, NULL);
+	/* Not collected: someone else is moving the page; the fault retries. */
+	if ((b->src[0] & MIGRATE_PFN_MIGRATE) && !b->dst[0])
+		ret = VM_FAULT_OOM;
+	migrate_vma_pages(&args);
+	if (b->src[0] & MIGRATE_PFN_MIGRATE)
+		atomic_long_inc(&mdev->cpu_faults);
+	migrate_vma_finalize(&args);
+	kfree(b);
+	return ret;
+}
+
 vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
 {
 	struct hmm_mock_device *mdev = hmm_mock_page_device(vmf->page);
@@ -309,9 +516,15 @@ vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
 	struct page *dpage;
 	vm_fault_t ret = 0;
 
+	/*
+	 * A PMD fault (no pte) on a large folio moves the folio; a large folio
+	 * mapped by ptes (partly unmapped) moves page by page.
+	 */
+	if (hmm_mock_devmem_large(mdev) && !vmf->pte && folio_test_large(page_folio(vmf->page)))
+		return hmm_mock_fault_large(vmf, mdev);
+
 	if (migrate_vma_setup(&args))
 		return VM_FAULT_SIGBUS;
-
 	/* Not collected: someone else is moving the page; the fault retries. */
 	if (src & MIGRATE_PFN_MIGRATE) {
 		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vmf->vma, vmf->address);

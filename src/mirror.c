@@ -133,6 +133,25 @@ int hmm_mock_pt_store(struct hmm_mock_mirror *mirror, unsigned long addr,
 			       xa_tag_pointer(page, tag), GFP_ATOMIC));
 }
 
+/*
+ * The page at @addr of a hmm_range_fault() result. For a device-private
+ * PMD, hmm_vma_handle_absent_pmd() (7.3) reports the folio's first pfn for
+ * every page when the range starts inside the PMD; taking the page by its
+ * offset in the PMD-sized folio is right whether or not the kernel does.
+ */
+static struct page *hmm_mock_range_page(unsigned long pfn, unsigned long addr)
+{
+	struct page *page = hmm_pfn_to_page(pfn);
+	struct folio *folio;
+
+	if (hmm_pfn_to_map_order(pfn) + PAGE_SHIFT != PMD_SHIFT || !is_device_private_page(page))
+		return page;
+	folio = page_folio(page);
+	if (folio_nr_pages(folio) != HMM_MOCK_PMD_NR)
+		return page;
+	return folio_page(folio, (addr & ~PMD_MASK) >> PAGE_SHIFT);
+}
+
 /* Installs the result of hmm_range_fault() for @range; mirror->lock held. */
 static int hmm_mock_mirror_install(struct hmm_mock_mirror *mirror, struct hmm_range *range,
 				   enum hmm_mock_fault_mode mode)
@@ -149,7 +168,7 @@ static int hmm_mock_mirror_install(struct hmm_mock_mirror *mirror, struct hmm_ra
 				continue;
 			return -EFAULT;
 		}
-		page = hmm_pfn_to_page(pfn);
+		page = hmm_mock_range_page(pfn, addr);
 		if (mode == HMM_MOCK_DEVICE_ONLY && hmm_mock_page_device(page) != mirror->mdev)
 			continue;
 		ret = hmm_mock_pt_store(mirror, addr, page,

@@ -98,6 +98,14 @@ enum {
  * @cpu_faults:	CPU faults that moved a device-private page to system memory
  * @evicted:	device pages moved to system memory by eviction
  *		(HMM_DMIRROR_RELEASE, last close, module unload)
+ * @large_folio_pages: pages in each large device folio the device hands
+ *		out (512 with 4 KiB pages), 0 when it hands out single pages
+ *		only (kernel without large device-private folios, or
+ *		device-coherent memory)
+ * @large_allocs: large device folios handed out
+ * @large_free:	PMD-aligned runs of free pages kept for large folios (their
+ *		pages are counted in @pages_free too)
+ * @folio_splits: large device folios the kernel split while in use
  *
  * Counts are for the whole device, across all open files. At any quiet
  * moment @pages_free + @pages_in_use == @pages_total.
@@ -110,12 +118,17 @@ struct hmm_mock_stats {
 	__u64 page_frees;
 	__u64 cpu_faults;
 	__u64 evicted;
+	__u64 large_folio_pages;
+	__u64 large_allocs;
+	__u64 large_free;
+	__u64 folio_splits;
 };
 
 /*
  * HMM_MOCK_STATS fills struct hmm_mock_stats. It reads device-wide counters
  * only, so unlike the HMM_DMIRROR_* commands it works from any process that
- * holds the file.
+ * holds the file. The structure only grows at its end; the driver fills as
+ * much of it as the caller's command number says it has.
  */
 #define HMM_MOCK_STATS		_IOR(HMM_MOCK_IOC_TYPE, 0x00, struct hmm_mock_stats)
 
