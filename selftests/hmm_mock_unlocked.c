@@ -17,7 +17,7 @@
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
 
-#define NPAGES	8
+#define NPAGES	8U
 
 FIXTURE(unlocked) {
 	int fd;
@@ -27,7 +27,7 @@ FIXTURE(unlocked) {
 	void *buf;
 	pthread_t handler;
 	bool handler_running;
-	int served;
+	unsigned int served;
 };
 
 FIXTURE_VARIANT(unlocked) {
@@ -142,7 +142,7 @@ TEST_F(unlocked, plain_read_cannot_wait_for_userfaultfd)
 	/* With mmap_lock held across the fault, userfaultfd cannot be waited on. */
 	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, self->p, self->buf, NPAGES,
 					NULL));
-	EXPECT_EQ(0, __atomic_load_n(&self->served, __ATOMIC_SEQ_CST));
+	EXPECT_EQ(0U, __atomic_load_n(&self->served, __ATOMIC_SEQ_CST));
 }
 
 TEST_F(unlocked, read_unlocked_rejects_unaligned_range)
@@ -157,7 +157,7 @@ TEST_F(unlocked, read_unlocked_rejects_unaligned_range)
 	if (ret == -ENOTTY)
 		SKIP(return, "kernel without unlocked hmm_range_fault: READ_UNLOCKED is -ENOTTY");
 	EXPECT_EQ(-EINVAL, ret);
-	EXPECT_EQ(0, __atomic_load_n(&self->served, __ATOMIC_SEQ_CST));
+	EXPECT_EQ(0U, __atomic_load_n(&self->served, __ATOMIC_SEQ_CST));
 }
 
 TEST_HARNESS_MAIN
