@@ -162,6 +162,9 @@ _lane_build() {
 
 # --- stock lanes -----------------------------------------------------------
 
+# Bump when _stock_unpack changes what it leaves in the private root.
+STOCK_RECIPE=2
+
 # Pick the newest packaged kernel release matching LANE_STOCK_KREL (an
 # extended regex) that has an unsigned image. Sets LANE_KREL, LANE_VERSION.
 _stock_pick() {
@@ -193,8 +196,8 @@ _stock_unpack() {
 		die "linux-headers-$LANE_KREL: expected a -common and a kbuild dependency, got: ${deps:-nothing}"
 	# shellcheck disable=SC2206 # package names have no blanks
 	local pkgs=("linux-image-$LANE_KREL-unsigned" "linux-headers-$LANE_KREL" $deps)
-	say "downloading ${pkgs[*]} ($LANE_VERSION)"
-	(cd "$d/debs" && _lane_apt apt-get download "${pkgs[@]/%/=$LANE_VERSION}") >&2 ||
+	say "downloading ${pkgs[*]} ($LANE_VERSION) and pahole"
+	(cd "$d/debs" && _lane_apt apt-get download "${pkgs[@]/%/=$LANE_VERSION}" pahole) >&2 ||
 		die "apt-get download of the $LANE_KREL kernel packages failed"
 	for p in "$d"/debs/*.deb; do
 		dpkg-deb -x "$p" "$root" || die "cannot unpack $p"
@@ -208,6 +211,14 @@ _stock_unpack() {
 	# enters the flavour directory first, so "../" is the root's usr/src.
 	sed -i 's|^include /usr/src/|include ../|' "$kb/Makefile"
 	! grep -q '^include /' "$kb/Makefile" || die "$kb/Makefile: unexpected absolute include"
+	# linux-kbuild depends on pahole (BTF for modules). Use the root's
+	# copy rather than installing it on the host: a pahole on PATH makes
+	# Kbuild of kernels configured without one (our built lanes, whose
+	# CONFIG_PAHOLE_VERSION=0) warn on every module build. .kernelvariables
+	# is Debian's per-flavour override file, read by every make level with
+	# the flavour directory as CURDIR.
+	[ -x "$root/usr/bin/pahole" ] || die "the pahole package has no /usr/bin/pahole"
+	echo 'override PAHOLE := $(CURDIR)/../../bin/pahole' >>"$kb/.kernelvariables"
 	while IFS= read -r l; do
 		target=$(readlink "$l")
 		ln -sfn "$(realpath -m --relative-to="$(dirname "$l")" "$root$target")" "$l"
@@ -236,9 +247,9 @@ _stock_unpack() {
 # Stock lane: LANE_SRC is the matching linux-source (LANE_PACKAGE) for the
 # kselftest harness, LANE_BUILD the packaged headers tree.
 _stock_prepare() {
-	# pahole: the kbuild package depends on it (BTF for modules); gcc-12 is
-	# the compiler the headers name.
-	need_packages $HOST_PACKAGES dwarves gcc-12
+	# gcc-12 is the compiler the headers name; pahole (unpacked into the
+	# private root, see _stock_unpack) needs libdw and libbpf.
+	need_packages $HOST_PACKAGES gcc-12 libdw1 libbpf1
 	_stock_pick
 	local krel=$LANE_KREL kver=$LANE_VERSION
 	_lane_fetch_source
@@ -246,7 +257,7 @@ _stock_prepare() {
 	with_lock "src-$LANE_PACKAGE" _lane_extract "$LANE_SRC" || exit 1
 	LANE_KREL=$krel LANE_VERSION=$kver
 	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
-	local d="$HMM_MOCK_CACHE/stock/$LANE_KREL-$tag"
+	local d="$HMM_MOCK_CACHE/stock/$LANE_KREL-$tag-r$STOCK_RECIPE"
 	if [ -f "$d/.complete" ]; then
 		say "lane $LANE: cached stock kernel $d"
 	else
