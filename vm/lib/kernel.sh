@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
-# Lane kernels: fetch a Debian linux-source package, configure it with our
-# fragments and build it once into a cache keyed on package version + config.
+# Lane kernels. Two kinds (LANE_KIND in vm/lanes/LANE):
+#   build  fetch a Debian linux-source package, configure it with our
+#          fragments and build it once into a cache keyed on package
+#          version + config (the default);
+#   stock  Debian's packaged kernel as users run it: linux-image + matching
+#          linux-headers, unpacked (never installed) into a private root.
 # Sourced after common.sh.
 
 # Bump when the build steps below change in a way that changes the output.
@@ -10,9 +14,17 @@ lane_load() {
 	local f="$HMM_MOCK_ROOT/vm/lanes/$1"
 	[ -f "$f" ] || die "unknown lane '$1' (lanes: $(ls "$HMM_MOCK_ROOT/vm/lanes" | tr '\n' ' '))"
 	LANE=$1
+	LANE_KIND=build
 	LANE_FRAGMENTS=base
+	LANE_KMEMLEAK=0
+	LANE_STOCK_KREL=
 	# shellcheck source=/dev/null
 	. "$f"
+	case $LANE_KIND in
+	build) ;;
+	stock) [ -n "$LANE_STOCK_KREL" ] || die "lane $LANE: LANE_KIND=stock needs LANE_STOCK_KREL" ;;
+	*) die "lane $LANE: unknown LANE_KIND '$LANE_KIND' (build or stock)" ;;
+	esac
 }
 
 # A private apt configuration for archives the host does not use; it never
@@ -36,6 +48,30 @@ _private_apt() {
 		"$@"
 }
 
+# Refresh the private package lists of LANE_ARCHIVE at most once a day.
+_lane_apt_lists() {
+	[ "$LANE_ARCHIVE" = host ] && return 0
+	if [ -z "$(find "$HMM_MOCK_CACHE/apt/$LANE_ARCHIVE/lists" -name '*Packages*' -mmin -1440 2>/dev/null)" ]; then
+		say "updating private apt lists for $LANE_ARCHIVE in $HMM_MOCK_CACHE/apt"
+		_private_apt apt-get "$LANE_ARCHIVE" update >&2 ||
+			die "apt-get update for $LANE_ARCHIVE failed"
+	fi
+}
+
+# _lane_apt apt-get|apt-cache ARGS...: the host's apt for LANE_ARCHIVE=host
+# (read-only use: queries and "download" into the current directory),
+# otherwise the private configuration above.
+_lane_apt() {
+	local tool=$1; shift
+	if [ "$LANE_ARCHIVE" = host ]; then
+		# Downloads land in the cache under $HOME, which apt's sandbox
+		# user cannot write.
+		"$tool" -q -o APT::Sandbox::User=root "$@"
+	else
+		_private_apt "$tool" "$LANE_ARCHIVE" "$@"
+	fi
+}
+
 # Sets LANE_TARBALL and LANE_VERSION.
 _lane_fetch_source() {
 	if [ "$LANE_ARCHIVE" = host ]; then
@@ -47,12 +83,7 @@ _lane_fetch_source() {
 	fi
 	local d="$HMM_MOCK_CACHE/debs"
 	mkdir -p "$d"
-	# Refresh the private package lists at most once a day.
-	if [ -z "$(find "$HMM_MOCK_CACHE/apt/$LANE_ARCHIVE/lists" -name '*Packages*' -mmin -1440 2>/dev/null)" ]; then
-		say "updating private apt lists for $LANE_ARCHIVE in $HMM_MOCK_CACHE/apt"
-		_private_apt apt-get "$LANE_ARCHIVE" update >&2 ||
-			die "apt-get update for $LANE_ARCHIVE failed"
-	fi
+	_lane_apt_lists
 	LANE_VERSION=$(_private_apt apt-cache "$LANE_ARCHIVE" policy "$LANE_PACKAGE" 2>/dev/null |
 		sed -n 's/^ *Candidate: //p')
 	[ "$LANE_VERSION" != "(none)" ] || LANE_VERSION=
@@ -129,10 +160,130 @@ _lane_build() {
 	say "lane $LANE kernel built in $((SECONDS - t0)) s"
 }
 
-# Prepare lane $1: sets LANE_SRC (kernel source tree), LANE_BUILD (O= tree
-# with bzImage, Module.symvers and modroot/), LANE_KREL (uname -r).
+# --- stock lanes -----------------------------------------------------------
+
+# Bump when _stock_unpack changes what it leaves in the private root.
+STOCK_RECIPE=2
+
+# Pick the newest packaged kernel release matching LANE_STOCK_KREL (an
+# extended regex) that has an unsigned image. Sets LANE_KREL, LANE_VERSION.
+_stock_pick() {
+	_lane_apt_lists
+	LANE_KREL=$(_lane_apt apt-cache pkgnames linux-image- 2>/dev/null |
+		sed -nE "s/^linux-image-($LANE_STOCK_KREL)-unsigned\$/\1/p" | sort -V | tail -n1)
+	[ -n "$LANE_KREL" ] ||
+		die "lane $LANE: no linux-image-<$LANE_STOCK_KREL>-unsigned in $LANE_ARCHIVE's package lists"
+	LANE_VERSION=$(_lane_apt apt-cache policy "linux-image-$LANE_KREL-unsigned" 2>/dev/null |
+		sed -n 's/^ *Candidate: //p')
+	[ -n "$LANE_VERSION" ] && [ "$LANE_VERSION" != "(none)" ] ||
+		die "lane $LANE: linux-image-$LANE_KREL-unsigned has no candidate version"
+}
+
+# _stock_unpack DIR: download image, headers and what the headers need to
+# build modules (headers-common, kbuild) into DIR/debs, unpack them into
+# DIR/root and make DIR/root/usr/src/linux-headers-KREL a working Kbuild
+# tree. Nothing is installed on the host: a kernel package's maintainer
+# scripts would touch /boot and the boot loader.
+_stock_unpack() {
+	local d=$1 t0=$SECONDS root=$1/root deps p l target m
+	[ -f "$d/.complete" ] && return 0
+	rm -rf "$d" && mkdir -p "$d/debs" "$root"
+	# The headers package names its own helpers; version-locked to the image.
+	deps=$(_lane_apt apt-cache show "linux-headers-$LANE_KREL=$LANE_VERSION" 2>/dev/null |
+		sed -n 's/^Depends: //p' | head -n1 | tr ',|' '\n\n' | sed 's/^ *//; s/ .*//' |
+		grep -E '^linux-(headers-.*-common|kbuild-.*)$' | sort -u)
+	[ "$(wc -w <<<"$deps")" -eq 2 ] ||
+		die "linux-headers-$LANE_KREL: expected a -common and a kbuild dependency, got: ${deps:-nothing}"
+	# shellcheck disable=SC2206 # package names have no blanks
+	local pkgs=("linux-image-$LANE_KREL-unsigned" "linux-headers-$LANE_KREL" $deps)
+	say "downloading ${pkgs[*]} ($LANE_VERSION) and pahole"
+	(cd "$d/debs" && _lane_apt apt-get download "${pkgs[@]/%/=$LANE_VERSION}" pahole) >&2 ||
+		die "apt-get download of the $LANE_KREL kernel packages failed"
+	for p in "$d"/debs/*.deb; do
+		dpkg-deb -x "$p" "$root" || die "cannot unpack $p"
+	done
+	local kb=$root/usr/src/linux-headers-$LANE_KREL
+	[ -f "$root/boot/vmlinuz-$LANE_KREL" ] || die "no /boot/vmlinuz-$LANE_KREL in the image package"
+	[ -f "$kb/Module.symvers" ] && [ -f "$kb/.config" ] || die "$kb is not a headers tree"
+	# The packages assume they live at /: the flavour Makefile includes
+	# /usr/src/linux-headers-ABI-common/Makefile and /lib/modules/KREL/{build,source}
+	# point to /usr/src. Make them relative to the private root. make -C
+	# enters the flavour directory first, so "../" is the root's usr/src.
+	sed -i 's|^include /usr/src/|include ../|' "$kb/Makefile"
+	! grep -q '^include /' "$kb/Makefile" || die "$kb/Makefile: unexpected absolute include"
+	# linux-kbuild depends on pahole (BTF for modules). Use the root's
+	# copy rather than installing it on the host: a pahole on PATH makes
+	# Kbuild of kernels configured without one (our built lanes, whose
+	# CONFIG_PAHOLE_VERSION=0) warn on every module build. .kernelvariables
+	# is Debian's per-flavour override file, read by every make level with
+	# the flavour directory as CURDIR.
+	[ -x "$root/usr/bin/pahole" ] || die "the pahole package has no /usr/bin/pahole"
+	echo 'override PAHOLE := $(CURDIR)/../../bin/pahole' >>"$kb/.kernelvariables"
+	while IFS= read -r l; do
+		target=$(readlink "$l")
+		ln -sfn "$(realpath -m --relative-to="$(dirname "$l")" "$root$target")" "$l"
+	done < <(find "$root" -type l -lname '/*')
+	# Prove it is a Kbuild tree: build a trivial module against it.
+	m=$d/kbuild-check
+	mkdir -p "$m"
+	printf '#include <linux/module.h>\nMODULE_LICENSE("GPL");\n' >"$m/check.c"
+	echo 'obj-m := check.o' >"$m/Kbuild"
+	make -C "$kb" M="$m" modules >"$d/kbuild-check.log" 2>&1 ||
+		{ tail -n 20 "$d/kbuild-check.log" >&2; die "$kb cannot build a module (see $d/kbuild-check.log)"; }
+	# What the guest gets of /lib/modules/KREL: the module metadata only.
+	# The stock kernel's ~100 MiB of xz modules would make every boot
+	# slow, and hmm_mock.ko needs none of them (everything it uses is
+	# built in; insmod would fail loudly otherwise). A job that modprobes
+	# a stock module fails with "not found", never silently.
+	local mr=$d/modroot/lib/modules/$LANE_KREL
+	mkdir -p "$mr"
+	cp -a "$root/lib/modules/$LANE_KREL"/modules.{builtin,builtin.modinfo,order} "$mr/"
+	depmod -b "$d/modroot" "$LANE_KREL" || die "depmod for $LANE_KREL failed"
+	echo "$((SECONDS - t0))" >"$d/.build-seconds"
+	touch "$d/.complete"
+	say "lane $LANE: stock kernel $LANE_KREL ready in $((SECONDS - t0)) s"
+}
+
+# Stock lane: LANE_SRC is the matching linux-source (LANE_PACKAGE) for the
+# kselftest harness, LANE_BUILD the packaged headers tree.
+_stock_prepare() {
+	# gcc-12 is the compiler the headers name; pahole (unpacked into the
+	# private root, see _stock_unpack) needs libdw and libbpf.
+	need_packages $HOST_PACKAGES gcc-12 libdw1 libbpf1
+	_stock_pick
+	local krel=$LANE_KREL kver=$LANE_VERSION
+	_lane_fetch_source
+	LANE_SRC="$HMM_MOCK_CACHE/src/${LANE_PACKAGE}_${LANE_VERSION//[^A-Za-z0-9.-]/_}"
+	with_lock "src-$LANE_PACKAGE" _lane_extract "$LANE_SRC" || exit 1
+	LANE_KREL=$krel LANE_VERSION=$kver
+	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
+	local d="$HMM_MOCK_CACHE/stock/$LANE_KREL-$tag-r$STOCK_RECIPE"
+	if [ -f "$d/.complete" ]; then
+		say "lane $LANE: cached stock kernel $d"
+	else
+		with_lock "stock-$LANE_KREL" _stock_unpack "$d" || exit 1
+	fi
+	LANE_BUILD=$d/root/usr/src/linux-headers-$LANE_KREL
+	LANE_BZIMAGE=$d/root/boot/vmlinuz-$LANE_KREL
+	LANE_MODDIR=$d/modroot/lib/modules/$LANE_KREL
+	LANE_KEY=$LANE-$LANE_KREL-$tag
+	LANE_BUILD_SECONDS_FILE=$d/.build-seconds
+}
+
+# Prepare lane $1. Sets:
+#   LANE_SRC      kernel source tree (the kselftest harness, checkpatch)
+#   LANE_BUILD    Kbuild tree to build modules against (Module.symvers)
+#   LANE_KREL     uname -r of the lane kernel
+#   LANE_BZIMAGE  the kernel image to boot
+#   LANE_MODDIR   its /lib/modules/KREL for the guest
+#   LANE_KEY      a name unique to this kernel (work areas)
+#   LANE_BUILD_SECONDS_FILE  how long the cold build (or fetch) took
 lane_prepare() {
 	lane_load "$1"
+	if [ "$LANE_KIND" = stock ]; then
+		_stock_prepare
+		return
+	fi
 	need_packages $HOST_PACKAGES
 	_lane_fetch_source
 	local f
@@ -154,4 +305,8 @@ lane_prepare() {
 		with_lock "kernel-$LANE" _lane_build "$LANE_SRC" "$LANE_BUILD" || exit 1
 	fi
 	LANE_KREL=$(cat "$LANE_BUILD/include/config/kernel.release")
+	LANE_BZIMAGE=$LANE_BUILD/arch/x86/boot/bzImage
+	LANE_MODDIR=$LANE_BUILD/modroot/lib/modules/$LANE_KREL
+	LANE_KEY=$(basename "$LANE_BUILD")
+	LANE_BUILD_SECONDS_FILE=$LANE_BUILD/.build-seconds
 }

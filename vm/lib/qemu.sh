@@ -34,7 +34,7 @@ vm_pick_accel() {
 		(cd "$d/root" && find . | cpio -o -H newc --quiet) | gzip -1 >"$d/probe.gz"
 		say "probing KVM with a short boot (falls back to TCG)"
 		timeout -k 5 20 qemu-system-x86_64 -nodefaults -no-reboot -display none -machine pc \
-			-accel kvm -m 512M -kernel "$LANE_BUILD/arch/x86/boot/bzImage" \
+			-accel kvm -m 512M -kernel "$LANE_BZIMAGE" \
 			-initrd "$d/probe.gz" -serial "file:$d/console" \
 			-append "console=ttyS0 panic=-1 rdinit=/init" >/dev/null 2>&1 || true
 		if grep -q HMM_MOCK_KVM_OK "$d/console" 2>/dev/null; then
@@ -57,7 +57,7 @@ vm_boot() {
 	: >"$run/output.log"
 	timeout -k 10 "$limit" qemu-system-x86_64 -nodefaults -no-reboot -display none \
 		-machine pc -accel "$VM_ACCEL" -smp "$VM_SMP" -m "$VM_MEM" \
-		-kernel "$LANE_BUILD/arch/x86/boot/bzImage" -initrd "$run/initramfs.gz" \
+		-kernel "$LANE_BZIMAGE" -initrd "$run/initramfs.gz" \
 		-serial "file:$run/console.log" -serial "file:$run/output.log" \
 		-append "$VM_CMDLINE_BASE $append" </dev/null >"$run/qemu.log" 2>&1 &
 	qpid=$!
