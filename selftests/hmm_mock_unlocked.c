@@ -137,14 +137,6 @@ TEST_F(unlocked, read_unlocked_is_served_by_userfaultfd)
 	}
 }
 
-TEST_F(unlocked, plain_read_cannot_wait_for_userfaultfd)
-{
-	/* With mmap_lock held across the fault, userfaultfd cannot be waited on. */
-	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, self->p, self->buf, NPAGES,
-					NULL));
-	EXPECT_EQ(0U, __atomic_load_n(&self->served, __ATOMIC_SEQ_CST));
-}
-
 TEST_F(unlocked, read_unlocked_rejects_unaligned_range)
 {
 	struct hmm_dmirror_cmd cmd = {
