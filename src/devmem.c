@@ -319,14 +319,32 @@ out:
 	return ret;
 }
 
-/* Puts a page that is not in use (reference count 0) on the free list. */
-static void hmm_mock_free_list_push(struct hmm_mock_device *mdev, struct page *page)
+/*
+ * Puts a page nobody references (reference count 0) back on the free list:
+ * the kernel freed it (@freed, counted in page_frees) or an allocation
+ * backed out before handing it out.
+ */
+static void hmm_mock_free_list_push(struct hmm_mock_device *mdev, struct page *page, bool freed)
 {
 	spin_lock(&mdev->free_lock);
 	page->zone_device_data = mdev->free_list;
 	mdev->free_list = page;
 	mdev->pages_free++;
 	mdev->pages_in_use--;
+	mdev->page_frees += freed;
+	spin_unlock(&mdev->free_lock);
+}
+
+/* The same for the PMD-aligned run headed by @head, on the large list. */
+static void hmm_mock_large_list_push(struct hmm_mock_device *mdev, struct page *head, bool freed)
+{
+	spin_lock(&mdev->free_lock);
+	head->zone_device_data = mdev->large_free_list;
+	mdev->large_free_list = head;
+	mdev->large_free++;
+	mdev->pages_free += HMM_MOCK_PMD_NR;
+	mdev->pages_in_use -= HMM_MOCK_PMD_NR;
+	mdev->page_frees += freed;
 	spin_unlock(&mdev->free_lock);
 }
 
@@ -360,7 +378,7 @@ static unsigned int hmm_mock_attach_backing(struct hmm_mock_device *mdev,
 		if (!*backing) {
 			/* The bulk allocator packs what it got to the front. */
 			if (used >= filled) {
-				hmm_mock_free_list_push(mdev, page);
+				hmm_mock_free_list_push(mdev, page, false);
 				continue;
 			}
 			*backing = fresh[used++];
@@ -484,13 +502,7 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 	}
 
 	if (!hmm_mock_attach_backing_large(mdev, head)) {
-		spin_lock(&mdev->free_lock);
-		head->zone_device_data = mdev->large_free_list;
-		mdev->large_free_list = head;
-		mdev->large_free++;
-		mdev->pages_free += HMM_MOCK_PMD_NR;
-		mdev->pages_in_use -= HMM_MOCK_PMD_NR;
-		spin_unlock(&mdev->free_lock);
+		hmm_mock_large_list_push(mdev, head, false);
 		return NULL;
 	}
 	hmm_mock_large_folio_init(head, hmm_mock_page_pgmap(head), HMM_MOCK_PMD_ORDER);
@@ -507,14 +519,7 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
  */
 static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page *head)
 {
-	spin_lock(&mdev->free_lock);
-	head->zone_device_data = mdev->large_free_list;
-	mdev->large_free_list = head;
-	mdev->large_free++;
-	mdev->pages_free += HMM_MOCK_PMD_NR;
-	mdev->pages_in_use -= HMM_MOCK_PMD_NR;
-	mdev->page_frees++;
-	spin_unlock(&mdev->free_lock);
+	hmm_mock_large_list_push(mdev, head, true);
 }
 #endif
 
@@ -524,15 +529,7 @@ static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page 
  */
 static void hmm_mock_page_free(struct page *page)
 {
-	struct hmm_mock_device *mdev = hmm_mock_page_chunk(page)->mdev;
-
-	spin_lock(&mdev->free_lock);
-	page->zone_device_data = mdev->free_list;
-	mdev->free_list = page;
-	mdev->pages_free++;
-	mdev->pages_in_use--;
-	mdev->page_frees++;
-	spin_unlock(&mdev->free_lock);
+	hmm_mock_free_list_push(hmm_mock_page_chunk(page)->mdev, page, true);
 }
 
 void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats)
