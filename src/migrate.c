@@ -231,26 +231,17 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 		hmm_mock_fill_small(mdev, args, b, first_small, args->npages - first_small, false);
 }
 
-int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+/*
+ * Moves the system pages of [start, end) to the device. The caller holds
+ * mmap_lock, has begun a migration on @mirror and checked the VMAs.
+ */
+static int hmm_mock_migrate_in(struct hmm_mock_mirror *mirror, unsigned long start,
+			       unsigned long end, struct hmm_mock_migrate_batch *b)
 {
-	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
-	struct mm_struct *mm = mirror->mm;
-	struct hmm_mock_migrate_batch *b;
 	struct vm_area_struct *vma;
 	unsigned long addr, next;
-	int ret;
+	int ret = 0;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
-	if (!b)
-		return -ENOMEM;
-	if (!mmget_not_zero(mm)) {
-		kfree(b);
-		return -EFAULT;
-	}
-
-	hmm_mock_mirror_begin_migration(mirror);
-	mmap_read_lock(mm);
-	ret = hmm_mock_check_vmas(mm, start, end);
 	for (addr = start; !ret && addr < end; addr = next) {
 		struct migrate_vma args = {
 			.src = b->src,
@@ -262,7 +253,7 @@ int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirr
 
 		if (hmm_mock_devmem_large(mirror->mdev))
 			args.flags |= HMM_MOCK_SELECT_COMPOUND;
-		next = hmm_mock_batch_end(mirror->mdev, mm, addr, end, &vma);
+		next = hmm_mock_batch_end(mirror->mdev, mirror->mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
@@ -273,16 +264,6 @@ int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirr
 		hmm_mock_mirror_forget(mirror, addr, next);
 		migrate_vma_finalize(&args);
 	}
-	mmap_read_unlock(mm);
-	hmm_mock_mirror_end_migration(mirror);
-
-	/* Map what is on the device now, and report it back. */
-	if (!ret)
-		ret = hmm_mock_mirror_map_device_pages(mirror, start, end);
-	mmput(mm);
-	if (!ret)
-		ret = hmm_mock_mirror_copy_out(mirror, cmd);
-	kfree(b);
 	return ret;
 }
 
@@ -409,14 +390,20 @@ static int hmm_mock_migrate_out(struct hmm_mock_mirror *mirror, unsigned long st
 	return ret;
 }
 
-int hmm_mock_cmd_migrate_to_sys(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+/*
+ * The body of both migration ioctls over [start, end): one batch buffer,
+ * the address space pinned, the mirror's own invalidations marked and the
+ * VMAs checked once for the whole range. Moving to the device also maps
+ * the pages that arrived in the device page table.
+ */
+static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
+			    unsigned long end, bool to_device, u64 *cpages)
 {
-	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_mock_migrate_batch *b;
 	int ret;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	b = kmalloc_obj(*b, GFP_KERNEL);
 	if (!b)
 		return -ENOMEM;
 	if (!mmget_not_zero(mm)) {
@@ -427,13 +414,37 @@ int hmm_mock_cmd_migrate_to_sys(struct hmm_mock_mirror *mirror, struct hmm_dmirr
 	hmm_mock_mirror_begin_migration(mirror);
 	mmap_read_lock(mm);
 	ret = hmm_mock_check_vmas(mm, start, end);
-	if (!ret)
-		ret = hmm_mock_migrate_out(mirror, start, end, b, &cmd->cpages);
+	if (!ret && to_device)
+		ret = hmm_mock_migrate_in(mirror, start, end, b);
+	else if (!ret)
+		ret = hmm_mock_migrate_out(mirror, start, end, b, cpages);
 	mmap_read_unlock(mm);
 	hmm_mock_mirror_end_migration(mirror);
+
+	if (!ret && to_device)
+		ret = hmm_mock_mirror_map_device_pages(mirror, start, end);
 	mmput(mm);
 	kfree(b);
 	return ret;
+}
+
+int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	int ret;
+
+	ret = hmm_mock_migrate(mirror, cmd->addr, end, true, NULL);
+	/* Report what is on the device now. */
+	if (!ret)
+		ret = hmm_mock_mirror_copy_out(mirror, cmd);
+	return ret;
+}
+
+int hmm_mock_cmd_migrate_to_sys(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+
+	return hmm_mock_migrate(mirror, cmd->addr, end, false, &cmd->cpages);
 }
 
 int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long addr)
@@ -444,7 +455,7 @@ int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long a
 	u64 moved = 0;
 	int ret;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	b = kmalloc_obj(*b, GFP_KERNEL);
 	if (!b)
 		return -ENOMEM;
 
@@ -478,7 +489,7 @@ static vm_fault_t hmm_mock_fault_large(struct vm_fault *vmf, struct hmm_mock_dev
 	};
 	vm_fault_t ret = 0;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	b = kmalloc_obj(*b, GFP_KERNEL);
 	if (!b)
 		return VM_FAULT_OOM;
 	args.src = b->src;
