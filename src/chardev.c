@@ -23,7 +23,7 @@ static int hmm_mock_open(struct inode *inode, struct file *file)
 	struct hmm_mock_mirror *mirror;
 	int ret;
 
-	mirror = kzalloc(sizeof(*mirror), GFP_KERNEL);
+	mirror = kzalloc_obj(*mirror, GFP_KERNEL);
 	if (!mirror)
 		return -ENOMEM;
 

@@ -15,8 +15,23 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
+#include <linux/slab.h>
 
 #include "conftest.h"
+
+/*
+ * Typed allocation (7.x): the size comes from the object, not a sizeof()
+ * that can name the wrong type. The helpers are macros, so their absence
+ * is detected directly; older kernels get the same spelling here.
+ */
+#ifndef kmalloc_obj
+#define kmalloc_obj(VAR_OR_TYPE, gfp) \
+	({ typeof(VAR_OR_TYPE) *__obj = kmalloc(sizeof(VAR_OR_TYPE), gfp); __obj; })
+#endif
+#ifndef kzalloc_obj
+#define kzalloc_obj(VAR_OR_TYPE, gfp) \
+	({ typeof(VAR_OR_TYPE) *__obj = kzalloc(sizeof(VAR_OR_TYPE), gfp); __obj; })
+#endif
 
 /* The pagemap of a ZONE_DEVICE page. */
 static inline struct dev_pagemap *hmm_mock_page_pgmap(struct page *page)

@@ -184,7 +184,7 @@ static struct hmm_mock_chunk *hmm_mock_chunk_create(struct hmm_mock_device *mdev
 	void *addr;
 	int ret;
 
-	chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
+	chunk = kzalloc_obj(*chunk, GFP_KERNEL);
 	if (!chunk)
 		return ERR_PTR(-ENOMEM);
 	chunk->mdev = mdev;

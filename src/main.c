@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 #include <uapi/hmm_mock.h>
 
+#include "compat.h"
 #include "hmm_mock.h"
 
 static unsigned long spm_addr_dev0;
@@ -69,7 +70,7 @@ static int hmm_mock_device_create(unsigned int id)
 	if (!hmm_mock_device_possible(id, &base))
 		return 0;
 
-	mdev = kzalloc(sizeof(*mdev), GFP_KERNEL);
+	mdev = kzalloc_obj(*mdev, GFP_KERNEL);
 	if (!mdev)
 		return -ENOMEM;
 
