@@ -41,6 +41,14 @@ void hmm_mock_copy_to_new_page(struct page *dst, struct page *src)
 	copy_highpage(dst, hmm_mock_devmem_data(src));
 }
 
+/* migrate_vma flags for moving system pages to @mdev. */
+static unsigned long hmm_mock_select_system(struct hmm_mock_device *mdev)
+{
+	if (hmm_mock_devmem_large(mdev))
+		return MIGRATE_VMA_SELECT_SYSTEM | HMM_MOCK_SELECT_COMPOUND;
+	return MIGRATE_VMA_SELECT_SYSTEM;
+}
+
 /* migrate_vma flags for moving device pages of @mdev back. */
 static unsigned long hmm_mock_select_device(struct hmm_mock_device *mdev)
 {
@@ -231,42 +239,6 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 		hmm_mock_fill_small(mdev, args, b, first_small, args->npages - first_small, false);
 }
 
-/*
- * Moves the system pages of [start, end) to the device. The caller holds
- * mmap_lock, has begun a migration on @mirror and checked the VMAs.
- */
-static int hmm_mock_migrate_in(struct hmm_mock_mirror *mirror, unsigned long start,
-			       unsigned long end, struct hmm_mock_migrate_batch *b)
-{
-	struct vm_area_struct *vma;
-	unsigned long addr, next;
-	int ret = 0;
-
-	for (addr = start; !ret && addr < end; addr = next) {
-		struct migrate_vma args = {
-			.src = b->src,
-			.dst = b->dst,
-			.start = addr,
-			.pgmap_owner = mirror->mdev,
-			.flags = MIGRATE_VMA_SELECT_SYSTEM,
-		};
-
-		if (hmm_mock_devmem_large(mirror->mdev))
-			args.flags |= HMM_MOCK_SELECT_COMPOUND;
-		next = hmm_mock_batch_end(mirror->mdev, mirror->mm, addr, end, &vma);
-		args.vma = vma;
-		args.end = next;
-		ret = migrate_vma_setup(&args);
-		if (ret)
-			break;
-		hmm_mock_fill_device_pages(mirror, &args, b);
-		migrate_vma_pages(&args);
-		hmm_mock_mirror_forget(mirror, addr, next);
-		migrate_vma_finalize(&args);
-	}
-	return ret;
-}
-
 /* Entry for a new system page @dpage taking the place of entry @src. */
 static unsigned long hmm_mock_system_pfn(unsigned long src, struct page *dpage)
 {
@@ -354,14 +326,16 @@ static unsigned long hmm_mock_count_migrated(const struct migrate_vma *args)
 }
 
 /*
- * Moves the device pages of [start, end) to system memory. The caller
- * holds mmap_lock, has begun a migration on @mirror and checked the VMAs.
+ * Moves the pages of [start, end) to the device (@to_device) or back to
+ * system memory, one batch at a time; @cpages, if given, counts the pages
+ * that moved. The caller holds mmap_lock, has begun a migration on
+ * @mirror and checked the VMAs.
  */
-static int hmm_mock_migrate_out(struct hmm_mock_mirror *mirror, unsigned long start,
-				unsigned long end, struct hmm_mock_migrate_batch *b,
-				u64 *cpages)
+static int hmm_mock_migrate_batches(struct hmm_mock_mirror *mirror, unsigned long start,
+				    unsigned long end, struct hmm_mock_migrate_batch *b,
+				    bool to_device, u64 *cpages)
 {
-	struct mm_struct *mm = mirror->mm;
+	struct hmm_mock_device *mdev = mirror->mdev;
 	struct vm_area_struct *vma;
 	unsigned long addr, next;
 	int ret = 0;
@@ -371,19 +345,24 @@ static int hmm_mock_migrate_out(struct hmm_mock_mirror *mirror, unsigned long st
 			.src = b->src,
 			.dst = b->dst,
 			.start = addr,
-			.pgmap_owner = mirror->mdev,
-			.flags = hmm_mock_select_device(mirror->mdev),
+			.pgmap_owner = mdev,
+			.flags = to_device ? hmm_mock_select_system(mdev) :
+					     hmm_mock_select_device(mdev),
 		};
 
-		next = hmm_mock_batch_end(mirror->mdev, mm, addr, end, &vma);
+		next = hmm_mock_batch_end(mdev, mirror->mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
-		hmm_mock_fill_system_pages(&args, b, mirror);
+		if (to_device)
+			hmm_mock_fill_device_pages(mirror, &args, b);
+		else
+			hmm_mock_fill_system_pages(&args, b, mirror);
 		migrate_vma_pages(&args);
-		*cpages += hmm_mock_count_migrated(&args);
+		if (cpages)
+			*cpages += hmm_mock_count_migrated(&args);
 		hmm_mock_mirror_forget(mirror, addr, next);
 		migrate_vma_finalize(&args);
 	}
@@ -414,10 +393,8 @@ static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
 	hmm_mock_mirror_begin_migration(mirror);
 	mmap_read_lock(mm);
 	ret = hmm_mock_check_vmas(mm, start, end);
-	if (!ret && to_device)
-		ret = hmm_mock_migrate_in(mirror, start, end, b);
-	else if (!ret)
-		ret = hmm_mock_migrate_out(mirror, start, end, b, cpages);
+	if (!ret)
+		ret = hmm_mock_migrate_batches(mirror, start, end, b, to_device, cpages);
 	mmap_read_unlock(mm);
 	hmm_mock_mirror_end_migration(mirror);
 
@@ -452,7 +429,6 @@ int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long a
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_mock_migrate_batch *b;
 	struct vm_area_struct *vma;
-	u64 moved = 0;
 	int ret;
 
 	b = kmalloc_obj(*b, GFP_KERNEL);
@@ -465,7 +441,7 @@ int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long a
 	if (!vma || !(vma->vm_flags & VM_WRITE))
 		ret = -EPERM;
 	else
-		ret = hmm_mock_migrate_out(mirror, addr, addr + PAGE_SIZE, b, &moved);
+		ret = hmm_mock_migrate_batches(mirror, addr, addr + PAGE_SIZE, b, false, NULL);
 	mmap_read_unlock(mm);
 	hmm_mock_mirror_end_migration(mirror);
 	kfree(b);
