@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * File operations of /dev/hmm_dmirror*: open binds a file to the opening
+ * Character device, layer 5: the file operations of /dev/hmm_dmirror*.
+ * Open binds a file to the opening
  * process's address space; every ioctl is checked here, once, before any
  * command code runs, so a malformed request fails with no side effects.
  */
@@ -14,8 +15,11 @@
 #include <linux/uaccess.h>
 #include <uapi/hmm_mock.h>
 
+#include "chardev.h"
+#include "commands.h"
 #include "compat.h"
-#include "hmm_mock.h"
+#include "migrate.h"
+#include "mirror.h"
 
 static int hmm_mock_open(struct inode *inode, struct file *file)
 {
@@ -103,6 +107,8 @@ static u64 hmm_mock_cmd_buf_size(unsigned int op, u64 npages)
 	case HMM_DMIRROR_READ:
 	case HMM_DMIRROR_WRITE:
 	case HMM_DMIRROR_READ_UNLOCKED:
+	case HMM_DMIRROR_MIGRATE_TO_DEV:
+	case HMM_DMIRROR_EXCLUSIVE:
 		return npages << PAGE_SHIFT;
 	case HMM_DMIRROR_SNAPSHOT:
 		return npages;
@@ -163,10 +169,9 @@ static int hmm_mock_cmd_run(struct hmm_mock_mirror *mirror, unsigned int op,
 	case HMM_DMIRROR_CHECK_EXCLUSIVE:
 		return hmm_mock_cmd_check_exclusive(mirror, cmd);
 	case HMM_DMIRROR_RELEASE:
-		return hmm_mock_evict_device(mirror->mdev);
+		return hmm_mock_cmd_release(mirror, cmd);
 	case HMM_DMIRROR_FLAGS:
-		WRITE_ONCE(mirror->flags, cmd->npages);
-		return 0;
+		return hmm_mock_cmd_flags(mirror, cmd);
 	case HMM_DMIRROR_READ_UNLOCKED:
 		return hmm_mock_cmd_read_unlocked(mirror, cmd);
 	default:
@@ -194,7 +199,7 @@ static long hmm_mock_ioctl_stats(struct hmm_mock_mirror *mirror, void __user *ua
 {
 	struct hmm_mock_stats stats = {};
 
-	hmm_mock_devmem_stats(mirror->mdev, &stats);
+	hmm_mock_cmd_stats(mirror->mdev, &stats);
 	return copy_to_user(uarg, &stats, size) ? -EFAULT : 0;
 }
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Device memory: chunks of ZONE_DEVICE pages, the free list, and the life
- * cycle of a device page.
+ * Device memory, layer 1: the free lists of device pages and the life cycle
+ * of a device page, on chunks of ZONE_DEVICE memory (chunk.c).
  *
  * Life cycle of a device page, enforced here and nowhere else:
  *
- *   free       On mdev->free_list, reference count 0, no pagemap
+ *   free       On mdev->mem.free_list, reference count 0, no pagemap
  *              reference; page->zone_device_data links the list.
  *   allocated  hmm_mock_devmem_alloc() took it off the list and ran
  *              zone_device_page_init(): reference count 1, page locked, one
@@ -27,9 +27,9 @@
  * Large folios (device-private memory on kernels with large device
  * folios, see hmm_mock_devmem_large()) follow the same cycle as a whole:
  * a new chunk's PMD-aligned runs of HMM_MOCK_PMD_NR pages go on
- * mdev->large_free_list at reference count 0; hmm_mock_devmem_alloc_large()
- * initialises a run as one folio; folio_free returns the whole folio to
- * that list. When the kernel splits an allocated folio (partial munmap,
+ * mdev->mem.large_free_list at reference count 0;
+ * hmm_mock_devmem_alloc_large() initialises a run as one folio; folio_free
+ * returns the whole folio to that list. When the kernel splits an allocated folio (partial munmap,
  * partial migration) its pieces come back one by one as single pages and
  * join the small list. A small allocation that finds the small list empty
  * breaks a free run into single pages; runs are not rebuilt from single
@@ -47,15 +47,12 @@
 #include <uapi/hmm_mock.h>
 
 #include "compat.h"
-#include "hmm_mock.h"
-
-static unsigned int devmem_max_mb = 512;
-module_param(devmem_max_mb, uint, 0644);
-MODULE_PARM_DESC(devmem_max_mb,
-		 "Cap on each device's memory in MiB, read whenever a device grows (default 512)");
+#include "chunk.h"
+#include "devmem.h"
+/* Only for the pagemap's migrate_to_ram callback, the one upward call. */
+#include "migrate.h"
 
 static void hmm_mock_page_free(struct page *page);
-static struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page);
 
 #ifdef HMM_MOCK_HAVE_PGMAP_FOLIO_FREE
 static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page *head);
@@ -82,7 +79,7 @@ static void hmm_mock_folio_split(struct folio *head, struct folio *tail)
 	struct hmm_mock_device *mdev = head->pgmap->owner;
 
 	if (!tail) {
-		atomic_long_inc(&mdev->folio_splits);
+		atomic_long_inc(&mdev->mem.folio_splits);
 		return;
 	}
 	tail->pgmap = head->pgmap;
@@ -102,25 +99,27 @@ static const struct dev_pagemap_ops hmm_mock_devmem_ops = {
 	.migrate_to_ram	= hmm_mock_migrate_to_ram,
 };
 
-static struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page)
-{
-	return container_of(hmm_mock_page_pgmap(page), struct hmm_mock_chunk, pagemap);
-}
-
-static bool hmm_mock_is_private(struct hmm_mock_device *mdev)
-{
-	return mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
-}
-
-/*
- * Only private memory: the kernel cannot collect a huge device-coherent
- * PMD for migration back to system memory.
+/**
+ * hmm_mock_devmem_large() - whether a device hands out large folios
+ * @mdev: the device
+ *
+ * Only device-private memory on kernels with large device-private folios
+ * (HMM_MOCK_LARGE_FOLIOS): the kernel cannot collect a huge
+ * device-coherent PMD for migration back to system memory.
+ *
+ * Return: true when hmm_mock_devmem_alloc_large() may be used.
  */
 bool hmm_mock_devmem_large(struct hmm_mock_device *mdev)
 {
 	return HMM_MOCK_LARGE_FOLIOS && thp_migration_supported() && hmm_mock_is_private(mdev);
 }
 
+/**
+ * hmm_mock_page_device() - the hmm-mock device owning a page
+ * @page: any page
+ *
+ * Return: the device, or NULL if @page is not device memory of hmm-mock.
+ */
 struct hmm_mock_device *hmm_mock_page_device(struct page *page)
 {
 	if (!is_zone_device_page(page) ||
@@ -129,108 +128,27 @@ struct hmm_mock_device *hmm_mock_page_device(struct page *page)
 	return hmm_mock_page_chunk(page)->mdev;
 }
 
-struct page *hmm_mock_devmem_data(struct page *page)
-{
-	struct hmm_mock_chunk *chunk;
-
-	if (!is_device_private_page(page))
-		return page;
-	chunk = hmm_mock_page_chunk(page);
-	return chunk->backing[page_to_pfn(page) - chunk->first_pfn];
-}
-
+/**
+ * hmm_mock_devmem_init() - set up the memory bookkeeping of a device
+ * @mdev: the device; no memory is created until the first allocation
+ */
 void hmm_mock_devmem_init(struct hmm_mock_device *mdev)
 {
-	mutex_init(&mdev->chunks_lock);
-	spin_lock_init(&mdev->free_lock);
-	atomic_long_set(&mdev->cpu_faults, 0);
-	atomic_long_set(&mdev->evicted, 0);
-	atomic_long_set(&mdev->folio_splits, 0);
-}
+	mutex_init(&mdev->mem.chunks_lock);
+	spin_lock_init(&mdev->mem.free_lock);
+	atomic_long_set(&mdev->mem.folio_splits, 0);
 
-/* Chunks the device may have; the cap is re-read so it can be lowered live. */
-static unsigned int hmm_mock_max_chunks(struct hmm_mock_device *mdev)
-{
-	u64 bytes = (u64)READ_ONCE(devmem_max_mb) << 20;
-
-	if (!hmm_mock_is_private(mdev))
-		bytes = min_t(u64, bytes, mdev->spm_size);
-	return min_t(u64, bytes / HMM_MOCK_CHUNK_SIZE, HMM_MOCK_MAX_CHUNKS);
-}
-
-static void hmm_mock_chunk_destroy(struct hmm_mock_chunk *chunk)
-{
-	struct range *range = &chunk->pagemap.range;
-	unsigned long i;
-
-	memunmap_pages(&chunk->pagemap);
-	if (chunk->pagemap.type == MEMORY_DEVICE_PRIVATE)
-		release_mem_region(range->start, range_len(range));
-	if (chunk->backing) {
-		for (i = 0; i < HMM_MOCK_CHUNK_PAGES; i++)
-			if (chunk->backing[i])
-				__free_page(chunk->backing[i]);
-		kvfree(chunk->backing);
+	/*
+	 * Growing the memory allocates under chunks_lock (memremap_pages()),
+	 * so reclaim may run inside it: tell lockdep now, not on the first
+	 * allocation that happens to reclaim.
+	 */
+	if (IS_ENABLED(CONFIG_LOCKDEP)) {
+		mutex_lock(&mdev->mem.chunks_lock);
+		fs_reclaim_acquire(GFP_KERNEL);
+		fs_reclaim_release(GFP_KERNEL);
+		mutex_unlock(&mdev->mem.chunks_lock);
 	}
-	kfree(chunk);
-}
-
-static struct hmm_mock_chunk *hmm_mock_chunk_create(struct hmm_mock_device *mdev,
-						    unsigned int index)
-{
-	struct dev_pagemap *pgmap;
-	struct hmm_mock_chunk *chunk;
-	struct resource *res;
-	void *addr;
-	int ret;
-
-	chunk = kzalloc_obj(*chunk, GFP_KERNEL);
-	if (!chunk)
-		return ERR_PTR(-ENOMEM);
-	chunk->mdev = mdev;
-	pgmap = &chunk->pagemap;
-
-	if (hmm_mock_is_private(mdev)) {
-		chunk->backing = kvcalloc(HMM_MOCK_CHUNK_PAGES, sizeof(*chunk->backing),
-					  GFP_KERNEL);
-		if (!chunk->backing) {
-			ret = -ENOMEM;
-			goto err_free;
-		}
-		/* Private memory needs physical addresses nothing else uses. */
-		res = request_free_mem_region(&iomem_resource, HMM_MOCK_CHUNK_SIZE,
-					      mdev->name);
-		if (IS_ERR(res)) {
-			ret = PTR_ERR(res);
-			goto err_free;
-		}
-		pgmap->type = MEMORY_DEVICE_PRIVATE;
-		pgmap->range.start = res->start;
-		pgmap->range.end = res->end;
-	} else {
-		pgmap->type = MEMORY_DEVICE_COHERENT;
-		pgmap->range.start = mdev->spm_base + (u64)index * HMM_MOCK_CHUNK_SIZE;
-		pgmap->range.end = pgmap->range.start + HMM_MOCK_CHUNK_SIZE - 1;
-	}
-	pgmap->nr_range = 1;
-	pgmap->ops = &hmm_mock_devmem_ops;
-	pgmap->owner = mdev;
-
-	addr = memremap_pages(pgmap, numa_node_id());
-	if (IS_ERR_OR_NULL(addr)) {
-		ret = addr ? PTR_ERR(addr) : -ENOMEM;
-		goto err_region;
-	}
-	chunk->first_pfn = PHYS_PFN(pgmap->range.start);
-	return chunk;
-
-err_region:
-	if (pgmap->type == MEMORY_DEVICE_PRIVATE)
-		release_mem_region(pgmap->range.start, range_len(&pgmap->range));
-err_free:
-	kvfree(chunk->backing);
-	kfree(chunk);
-	return ERR_PTR(ret);
 }
 
 /*
@@ -241,9 +159,9 @@ static bool hmm_mock_have_free(struct hmm_mock_device *mdev, bool large)
 {
 	bool have;
 
-	spin_lock(&mdev->free_lock);
-	have = mdev->large_free_list || (!large && mdev->free_list);
-	spin_unlock(&mdev->free_lock);
+	spin_lock(&mdev->mem.free_lock);
+	have = mdev->mem.large_free_list || (!large && mdev->mem.free_list);
+	spin_unlock(&mdev->mem.free_lock);
 	return have;
 }
 
@@ -276,14 +194,14 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
 		}
 	}
 
-	spin_lock(&mdev->free_lock);
-	*pages_end = mdev->free_list;
-	mdev->free_list = pages;
-	*runs_end = mdev->large_free_list;
-	mdev->large_free_list = runs;
-	mdev->large_free += nruns;
-	mdev->pages_free += HMM_MOCK_CHUNK_PAGES;
-	spin_unlock(&mdev->free_lock);
+	spin_lock(&mdev->mem.free_lock);
+	*pages_end = mdev->mem.free_list;
+	mdev->mem.free_list = pages;
+	*runs_end = mdev->mem.large_free_list;
+	mdev->mem.large_free_list = runs;
+	mdev->mem.large_free += nruns;
+	mdev->mem.pages_free += HMM_MOCK_CHUNK_PAGES;
+	spin_unlock(&mdev->mem.free_lock);
 }
 
 /*
@@ -295,27 +213,27 @@ static int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large)
 	struct hmm_mock_chunk *chunk;
 	int ret = 0;
 
-	mutex_lock(&mdev->chunks_lock);
+	mutex_lock(&mdev->mem.chunks_lock);
 	if (hmm_mock_have_free(mdev, large))
 		goto out;
 
-	if (mdev->nchunks >= hmm_mock_max_chunks(mdev)) {
+	if (mdev->mem.nchunks >= hmm_mock_max_chunks(mdev)) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	chunk = hmm_mock_chunk_create(mdev, mdev->nchunks);
+	chunk = hmm_mock_chunk_create(mdev, mdev->mem.nchunks, &hmm_mock_devmem_ops);
 	if (IS_ERR(chunk)) {
 		ret = PTR_ERR(chunk);
 		pr_warn_ratelimited("%s: adding device memory failed: %d\n", mdev->name, ret);
 		goto out;
 	}
-	mdev->chunks[mdev->nchunks++] = chunk;
+	mdev->mem.chunks[mdev->mem.nchunks++] = chunk;
 	hmm_mock_chunk_link_free(mdev, chunk);
 
 	pr_info("%s: added %lu MiB of device memory (%u chunks)\n", mdev->name,
-		HMM_MOCK_CHUNK_SIZE >> 20, mdev->nchunks);
+		HMM_MOCK_CHUNK_SIZE >> 20, mdev->mem.nchunks);
 out:
-	mutex_unlock(&mdev->chunks_lock);
+	mutex_unlock(&mdev->mem.chunks_lock);
 	return ret;
 }
 
@@ -326,26 +244,26 @@ out:
  */
 static void hmm_mock_free_list_push(struct hmm_mock_device *mdev, struct page *page, bool freed)
 {
-	spin_lock(&mdev->free_lock);
-	page->zone_device_data = mdev->free_list;
-	mdev->free_list = page;
-	mdev->pages_free++;
-	mdev->pages_in_use--;
-	mdev->page_frees += freed;
-	spin_unlock(&mdev->free_lock);
+	spin_lock(&mdev->mem.free_lock);
+	page->zone_device_data = mdev->mem.free_list;
+	mdev->mem.free_list = page;
+	mdev->mem.pages_free++;
+	mdev->mem.pages_in_use--;
+	mdev->mem.page_frees += freed;
+	spin_unlock(&mdev->mem.free_lock);
 }
 
 /* The same for the PMD-aligned run headed by @head, on the large list. */
 static void hmm_mock_large_list_push(struct hmm_mock_device *mdev, struct page *head, bool freed)
 {
-	spin_lock(&mdev->free_lock);
-	head->zone_device_data = mdev->large_free_list;
-	mdev->large_free_list = head;
-	mdev->large_free++;
-	mdev->pages_free += HMM_MOCK_PMD_NR;
-	mdev->pages_in_use -= HMM_MOCK_PMD_NR;
-	mdev->page_frees += freed;
-	spin_unlock(&mdev->free_lock);
+	spin_lock(&mdev->mem.free_lock);
+	head->zone_device_data = mdev->mem.large_free_list;
+	mdev->mem.large_free_list = head;
+	mdev->mem.large_free++;
+	mdev->mem.pages_free += HMM_MOCK_PMD_NR;
+	mdev->mem.pages_in_use -= HMM_MOCK_PMD_NR;
+	mdev->mem.page_frees += freed;
+	spin_unlock(&mdev->mem.free_lock);
 }
 
 /*
@@ -372,8 +290,7 @@ static unsigned int hmm_mock_attach_backing(struct hmm_mock_device *mdev,
 	filled = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER, missing, fresh);
 	for (i = 0; i < n; i++) {
 		struct page *page = pages[i];
-		struct hmm_mock_chunk *chunk = hmm_mock_page_chunk(page);
-		struct page **backing = &chunk->backing[page_to_pfn(page) - chunk->first_pfn];
+		struct page **backing = hmm_mock_chunk_backing(page);
 
 		if (!*backing) {
 			/* The bulk allocator packs what it got to the front. */
@@ -398,14 +315,14 @@ static unsigned int hmm_mock_attach_backing(struct hmm_mock_device *mdev,
 static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 {
 #if HMM_MOCK_LARGE_FOLIOS
-	struct page *head = mdev->large_free_list, *page;
+	struct page *head = mdev->mem.large_free_list, *page;
 	struct dev_pagemap *pgmap;
 	unsigned long i;
 
-	if (mdev->free_list || !head)
+	if (mdev->mem.free_list || !head)
 		return;
-	mdev->large_free_list = head->zone_device_data;
-	mdev->large_free--;
+	mdev->mem.large_free_list = head->zone_device_data;
+	mdev->mem.large_free--;
 
 	/* A tail's compound_head shares its word with pgmap: restore it. */
 	pgmap = &hmm_mock_page_chunk(head)->pagemap;
@@ -413,12 +330,26 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 	for (i = HMM_MOCK_PMD_NR; i-- > 0;) {
 		page = head + i;
 		((struct folio *)page)->pgmap = pgmap;
-		page->zone_device_data = mdev->free_list;
-		mdev->free_list = page;
+		page->zone_device_data = mdev->mem.free_list;
+		mdev->mem.free_list = page;
 	}
 #endif
 }
 
+/**
+ * hmm_mock_devmem_alloc() - hand out device pages
+ * @mdev:	device to allocate from
+ * @n:		number of pages wanted, at most HMM_MOCK_BATCH
+ * @pages:	filled with the pages handed out
+ *
+ * Takes the pages off the free list under one lock acquisition, growing
+ * the device memory by a chunk when the list runs dry and the cap allows.
+ * Every page returned is initialised for use: reference count one, locked,
+ * holding a pagemap reference. Its contents are undefined. May sleep.
+ *
+ * Return: number of pages handed out; fewer than @n when device memory is
+ * exhausted, which is not an error.
+ */
 unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 				   struct page **pages)
 {
@@ -428,18 +359,18 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 		n = HMM_MOCK_BATCH;
 
 	while (got < n) {
-		spin_lock(&mdev->free_lock);
+		spin_lock(&mdev->mem.free_lock);
 		hmm_mock_break_free_run(mdev);
-		for (taken = 0; got < n && mdev->free_list; taken++) {
-			struct page *page = mdev->free_list;
+		for (taken = 0; got < n && mdev->mem.free_list; taken++) {
+			struct page *page = mdev->mem.free_list;
 
-			mdev->free_list = page->zone_device_data;
+			mdev->mem.free_list = page->zone_device_data;
 			page->zone_device_data = NULL;
 			pages[got++] = page;
 		}
-		mdev->pages_free -= taken;
-		mdev->pages_in_use += taken;
-		spin_unlock(&mdev->free_lock);
+		mdev->mem.pages_free -= taken;
+		mdev->mem.pages_in_use += taken;
+		spin_unlock(&mdev->mem.free_lock);
 
 		if (got < n && hmm_mock_devmem_grow(mdev, false))
 			break;
@@ -457,8 +388,7 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
  */
 static bool hmm_mock_attach_backing_large(struct hmm_mock_device *mdev, struct page *head)
 {
-	struct hmm_mock_chunk *chunk = hmm_mock_page_chunk(head);
-	struct page **backing = &chunk->backing[page_to_pfn(head) - chunk->first_pfn];
+	struct page **backing = hmm_mock_chunk_backing(head);
 	struct page *fresh[HMM_MOCK_BATCH];
 	unsigned long i, j, missing, filled, used;
 
@@ -478,6 +408,19 @@ static bool hmm_mock_attach_backing_large(struct hmm_mock_device *mdev, struct p
 	return true;
 }
 
+/**
+ * hmm_mock_devmem_alloc_large() - hand out one PMD-order device folio
+ * @mdev: device to allocate from; hmm_mock_devmem_large() must be true
+ *
+ * Takes a free PMD-aligned run, growing the device memory by a chunk when
+ * none is left and the cap allows, and makes sure every page of it has
+ * backing memory. The folio is initialised like the pages of
+ * hmm_mock_devmem_alloc(): reference count one, locked, one pagemap
+ * reference per page. Its contents are undefined. May sleep.
+ *
+ * Return: the folio's first page, or NULL when no run is available (the
+ * caller falls back to single pages).
+ */
 struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 {
 	struct page *head;
@@ -485,16 +428,16 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 	if (WARN_ON_ONCE(!hmm_mock_devmem_large(mdev)))
 		return NULL;
 	for (;;) {
-		spin_lock(&mdev->free_lock);
-		head = mdev->large_free_list;
+		spin_lock(&mdev->mem.free_lock);
+		head = mdev->mem.large_free_list;
 		if (head) {
-			mdev->large_free_list = head->zone_device_data;
+			mdev->mem.large_free_list = head->zone_device_data;
 			head->zone_device_data = NULL;
-			mdev->large_free--;
-			mdev->pages_free -= HMM_MOCK_PMD_NR;
-			mdev->pages_in_use += HMM_MOCK_PMD_NR;
+			mdev->mem.large_free--;
+			mdev->mem.pages_free -= HMM_MOCK_PMD_NR;
+			mdev->mem.pages_in_use += HMM_MOCK_PMD_NR;
 		}
-		spin_unlock(&mdev->free_lock);
+		spin_unlock(&mdev->mem.free_lock);
 		if (head)
 			break;
 		if (hmm_mock_devmem_grow(mdev, true))
@@ -506,9 +449,9 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 		return NULL;
 	}
 	hmm_mock_large_folio_init(head, hmm_mock_page_pgmap(head), HMM_MOCK_PMD_ORDER);
-	spin_lock(&mdev->free_lock);
-	mdev->large_allocs++;
-	spin_unlock(&mdev->free_lock);
+	spin_lock(&mdev->mem.free_lock);
+	mdev->mem.large_allocs++;
+	spin_unlock(&mdev->mem.free_lock);
 	return head;
 }
 
@@ -532,68 +475,119 @@ static void hmm_mock_page_free(struct page *page)
 	hmm_mock_free_list_push(hmm_mock_page_chunk(page)->mdev, page, true);
 }
 
-void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats)
+/**
+ * hmm_mock_devmem_chunk_pfn() - where a chunk of device memory starts
+ * @mdev:	the device
+ * @c:		chunk number, from 0
+ *
+ * Chunks are only added while the device exists, so a pfn returned stays
+ * valid until hmm_mock_devmem_fini(). Used to reach every device page by
+ * pfn, whoever maps it.
+ *
+ * Return: the pfn of the first of chunk @c's HMM_MOCK_CHUNK_PAGES pages,
+ * or 0 when the device has fewer than @c + 1 chunks.
+ */
+unsigned long hmm_mock_devmem_chunk_pfn(struct hmm_mock_device *mdev, unsigned int c)
 {
-	mutex_lock(&mdev->chunks_lock);
-	stats->chunks = mdev->nchunks;
-	stats->pages_total = (u64)mdev->nchunks * HMM_MOCK_CHUNK_PAGES;
-	mutex_unlock(&mdev->chunks_lock);
+	unsigned long pfn = 0;
 
-	spin_lock(&mdev->free_lock);
-	stats->pages_free = mdev->pages_free;
-	stats->pages_in_use = mdev->pages_in_use;
-	stats->page_frees = mdev->page_frees;
-	stats->large_free = mdev->large_free;
-	stats->large_allocs = mdev->large_allocs;
-	spin_unlock(&mdev->free_lock);
-	stats->large_folio_pages = hmm_mock_devmem_large(mdev) ? HMM_MOCK_PMD_NR : 0;
-	stats->folio_splits = atomic_long_read(&mdev->folio_splits);
-	stats->cpu_faults = atomic_long_read(&mdev->cpu_faults);
-	stats->evicted = atomic_long_read(&mdev->evicted);
+	mutex_lock(&mdev->mem.chunks_lock);
+	if (c < mdev->mem.nchunks)
+		pfn = mdev->mem.chunks[c]->first_pfn;
+	mutex_unlock(&mdev->mem.chunks_lock);
+	return pfn;
 }
 
-/* Every device page is free at reference count 0; says loudly if not. */
+/**
+ * hmm_mock_devmem_in_use() - device pages handed out and not yet freed
+ * @mdev: the device
+ *
+ * Return: the number of such pages at the time of the call.
+ */
+unsigned long hmm_mock_devmem_in_use(struct hmm_mock_device *mdev)
+{
+	unsigned long in_use;
+
+	spin_lock(&mdev->mem.free_lock);
+	in_use = mdev->mem.pages_in_use;
+	spin_unlock(&mdev->mem.free_lock);
+	return in_use;
+}
+
+/**
+ * hmm_mock_devmem_stats() - read a device's memory counters
+ * @mdev:	the device
+ * @stats:	its memory fields are filled in, the others left alone
+ */
+void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats)
+{
+	mutex_lock(&mdev->mem.chunks_lock);
+	stats->chunks = mdev->mem.nchunks;
+	stats->pages_total = (u64)mdev->mem.nchunks * HMM_MOCK_CHUNK_PAGES;
+	mutex_unlock(&mdev->mem.chunks_lock);
+
+	spin_lock(&mdev->mem.free_lock);
+	stats->pages_free = mdev->mem.pages_free;
+	stats->pages_in_use = mdev->mem.pages_in_use;
+	stats->page_frees = mdev->mem.page_frees;
+	stats->large_free = mdev->mem.large_free;
+	stats->large_allocs = mdev->mem.large_allocs;
+	spin_unlock(&mdev->mem.free_lock);
+	stats->large_folio_pages = hmm_mock_devmem_large(mdev) ? HMM_MOCK_PMD_NR : 0;
+	stats->folio_splits = atomic_long_read(&mdev->mem.folio_splits);
+}
+
+/*
+ * Every device page is free at reference count 0; says so in the log if
+ * not. Not a WARN: user space can hold device-coherent pages (a pin, a
+ * page in a pipe) past the last close.
+ */
 static bool hmm_mock_devmem_all_free(struct hmm_mock_device *mdev)
 {
 	unsigned long busy = 0, total, i;
 	unsigned int c;
 
-	for (c = 0; c < mdev->nchunks; c++)
+	for (c = 0; c < mdev->mem.nchunks; c++)
 		for (i = 0; i < HMM_MOCK_CHUNK_PAGES; i++)
-			if (page_ref_count(pfn_to_page(mdev->chunks[c]->first_pfn + i)))
+			if (page_ref_count(pfn_to_page(mdev->mem.chunks[c]->first_pfn + i)))
 				busy++;
 
-	total = (unsigned long)mdev->nchunks * HMM_MOCK_CHUNK_PAGES;
-	if (!busy && mdev->pages_free == total && !mdev->pages_in_use)
+	total = (unsigned long)mdev->mem.nchunks * HMM_MOCK_CHUNK_PAGES;
+	if (!busy && mdev->mem.pages_free == total && !mdev->mem.pages_in_use)
 		return true;
 
-	WARN(1, "%s: device pages not free at unload: %lu referenced, %lu of %lu on the free list, %lu counted in use\n",
-	     mdev->name, busy, mdev->pages_free, total, mdev->pages_in_use);
+	pr_err("%s: device pages not free at unload: %lu referenced, %lu of %lu on the free list, %lu counted in use\n",
+	       mdev->name, busy, mdev->mem.pages_free, total, mdev->mem.pages_in_use);
 	return false;
 }
 
+/**
+ * hmm_mock_devmem_fini() - give all device memory back to the kernel
+ * @mdev: the device; nothing may use it any more (module unload), and its
+ *	  pages have been evicted
+ *
+ * Checks that every device page is free at reference count zero, says so
+ * in the log if not, and removes the chunks.
+ */
 void hmm_mock_devmem_fini(struct hmm_mock_device *mdev)
 {
 	unsigned int c;
 
-	if (hmm_mock_evict_device(mdev))
-		pr_err("%s: device memory still in use after eviction\n", mdev->name);
-
-	mutex_lock(&mdev->chunks_lock);
-	if (hmm_mock_devmem_all_free(mdev) && mdev->nchunks)
+	mutex_lock(&mdev->mem.chunks_lock);
+	if (hmm_mock_devmem_all_free(mdev) && mdev->mem.nchunks)
 		pr_info("%s: all %lu device pages free\n", mdev->name,
-			(unsigned long)mdev->nchunks * HMM_MOCK_CHUNK_PAGES);
+			(unsigned long)mdev->mem.nchunks * HMM_MOCK_CHUNK_PAGES);
 	/*
 	 * memunmap_pages() waits for every pagemap reference, i.e. for every
 	 * page to be freed, so a leaked page blocks here rather than leaving
 	 * the kernel a pagemap whose callbacks are gone.
 	 */
-	for (c = 0; c < mdev->nchunks; c++)
-		hmm_mock_chunk_destroy(mdev->chunks[c]);
-	mdev->nchunks = 0;
-	mdev->free_list = NULL;
-	mdev->large_free_list = NULL;
-	mdev->large_free = 0;
-	mdev->pages_free = 0;
-	mutex_unlock(&mdev->chunks_lock);
+	for (c = 0; c < mdev->mem.nchunks; c++)
+		hmm_mock_chunk_destroy(mdev->mem.chunks[c]);
+	mdev->mem.nchunks = 0;
+	mdev->mem.free_list = NULL;
+	mdev->mem.large_free_list = NULL;
+	mdev->mem.large_free = 0;
+	mdev->mem.pages_free = 0;
+	mutex_unlock(&mdev->mem.chunks_lock);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Exclusive (atomic) device access: the CPU mappings of a range are
+ * Commands, layer 4: exclusive (atomic) device access. The CPU mappings of a range are
  * replaced by device-exclusive entries, so the device may operate on the
  * pages atomically until the CPU touches them again, which revokes the
  * access through an invalidation.
@@ -13,8 +13,9 @@
 #include <linux/sched/mm.h>
 #include <uapi/hmm_mock.h>
 
+#include "commands.h"
 #include "compat.h"
-#include "hmm_mock.h"
+#include "mirror.h"
 
 /*
  * Makes the page at @addr exclusive and maps it atomically on the device.
@@ -35,24 +36,28 @@ static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
 
-		seq = mmu_interval_read_begin(&mirror->notifier);
+		seq = hmm_mock_mirror_read_begin(mirror);
 		page = hmm_mock_make_page_exclusive(mirror->mm, addr, mirror->mdev);
 		if (IS_ERR(page))
 			return PTR_ERR(page);
-
-		mutex_lock(&mirror->lock);
-		if (mmu_interval_read_retry(&mirror->notifier, seq))
-			ret = -EAGAIN;
-		else
-			ret = hmm_mock_pt_store(mirror, addr, page, HMM_MOCK_PT_ATOMIC);
-		mutex_unlock(&mirror->lock);
-
+		ret = hmm_mock_mirror_map_exclusive(mirror, addr, page, seq);
 		unlock_page(page);
 		put_page(page);
 	} while (ret == -EAGAIN);
 	return ret;
 }
 
+/**
+ * hmm_mock_cmd_exclusive() - HMM_DMIRROR_EXCLUSIVE
+ * @mirror:	the mirror
+ * @cmd:	the command, checked
+ *
+ * All or nothing: on failure no page of the range stays mapped on the
+ * device. On success cmd->ptr receives what the device holds.
+ *
+ * Return: 0 or -errno; -EBUSY when a page could not be made exclusive,
+ * -EOPNOTSUPP on kernels without device-exclusive entries.
+ */
 int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
@@ -65,8 +70,12 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 
 	hmm_mock_mirror_begin_migration(mirror);
 	mmap_read_lock(mm);
-	for (addr = start; addr < end && !ret; addr += PAGE_SIZE)
+	for (addr = start; addr < end && !ret; addr += PAGE_SIZE) {
 		ret = hmm_mock_exclusive_page(mirror, addr);
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
+	}
 	/*
 	 * All or nothing for the device: the pages converted before the
 	 * failure lose their device entries (their CPU entries turn back on
@@ -80,25 +89,19 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 
 	/* Report what the device now holds, for verification. */
 	if (!ret)
-		ret = hmm_mock_mirror_copy_out(mirror, cmd);
+		ret = hmm_mock_cmd_copy_out(mirror, cmd);
 	return ret;
 }
 
+/**
+ * hmm_mock_cmd_check_exclusive() - HMM_DMIRROR_CHECK_EXCLUSIVE
+ * @mirror:	the mirror
+ * @cmd:	the command, checked
+ *
+ * Return: 0 when no page of the range is still exclusive to the device,
+ * -EPERM otherwise.
+ */
 int hmm_mock_cmd_check_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
-	unsigned long first = cmd->addr >> PAGE_SHIFT;
-	unsigned long last = first + cmd->npages - 1;
-	unsigned long index;
-	void *entry;
-	int ret = 0;
-
-	mutex_lock(&mirror->lock);
-	xa_for_each_range(&mirror->pt, index, entry, first, last) {
-		if (xa_pointer_tag(entry) == HMM_MOCK_PT_ATOMIC) {
-			ret = -EPERM;
-			break;
-		}
-	}
-	mutex_unlock(&mirror->lock);
-	return ret;
+	return hmm_mock_mirror_has_exclusive(mirror, cmd->addr, cmd->npages) ? -EPERM : 0;
 }

@@ -8,6 +8,62 @@
  * memory cannot exist on this kernel or machine is left out, with a log line
  * saying why, so user space can tell "absent" from "broken".
  */
+
+/**
+ * DOC: Overview
+ *
+ * Five layers, each calling only the ones below it:
+ *
+ * 1. Device memory (devmem.c on chunk.c, devmem.h): chunks of ZONE_DEVICE
+ *    memory, the free lists, the life cycle of a device page, page
+ *    contents and memory counters.
+ * 2. Device page table (mirror.c, mirror.h): per open file, what the
+ *    device may access in its process, kept coherent by an mmu interval
+ *    notifier; the protocol by which a file's own migrations update it.
+ * 3. Migration (migrate.c, to_ram.c, evict.c, migrate.h): ranges to the
+ *    device and back, the CPU fault, eviction of a whole device; one helper
+ *    gives device pages new system pages for all three.
+ * 4. Commands (commands.c, exclusive.c, commands.h): the HMM_DMIRROR_*
+ *    ioctls.
+ * 5. Character device (chardev.c): open, close, mmap, and the one place
+ *    where requests are checked.
+ *
+ * The kernel calls back up only through the pagemap callbacks
+ * (dev_pagemap_ops in devmem.c: page or folio free and split in layer 1,
+ * migrate_to_ram in layer 3), as in nouveau_dmem.c. This file creates the
+ * devices and removes them.
+ */
+
+/**
+ * DOC: Locking
+ *
+ * Locks, outermost first:
+ *
+ * - mdev->open_lock (mutex): the count of open files; held across the
+ *   eviction at the last close.
+ * - mirror->migrate_lock (mutex): one of a file's own migrations (and
+ *   EXCLUSIVE, and an unshare) at a time, so the mirror knows which
+ *   invalidations are its own. Taken before mmap_lock.
+ * - mm->mmap_lock (read): held by range migrations, EXCLUSIVE and
+ *   hmm_range_fault(); the kernel holds it around invalidations and CPU
+ *   faults (migrate_to_ram).
+ * - mdev->mem.chunks_lock (mutex): adding and removing chunks. Taken when
+ *   an allocation grows the device, inside mmap_lock; memremap_pages()
+ *   allocates under it, so reclaim may run inside it.
+ * - mirror->lock (mutex): the device page table and own_seq. Taken by the
+ *   invalidation callback, which reclaim can call: nothing may allocate
+ *   with reclaim (GFP_KERNEL) while holding it, hence GFP_ATOMIC for the
+ *   xarray. Taken inside mmap_lock and inside a page lock (EXCLUSIVE).
+ * - mdev->mem.free_lock (spinlock): the free lists and their counters;
+ *   innermost, taken from the pagemap's free callback in any context the
+ *   last put of a device page happens in.
+ *
+ * Page locks are taken by the kernel's migration code (and held by the
+ * driver between migrate_*_setup() and migrate_*_finalize()) outside
+ * mirror->lock. mirror.c and devmem.c teach lockdep the orders that
+ * reclaim creates when a mirror or device is set up, so the debug lane
+ * checks them on every run, not only when reclaim happens to run.
+ */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/mm.h>
@@ -17,8 +73,11 @@
 #include <linux/slab.h>
 #include <uapi/hmm_mock.h>
 
+#include "chardev.h"
 #include "compat.h"
+#include "devmem.h"
 #include "hmm_mock.h"
+#include "migrate.h"
 
 static unsigned long spm_addr_dev0;
 module_param(spm_addr_dev0, ulong, 0444);
@@ -109,7 +168,12 @@ static void hmm_mock_device_destroy(unsigned int id)
 	if (!mdev)
 		return;
 	misc_deregister(&mdev->misc);
-	/* No file is open (each holds the module), but mappings may remain. */
+	/*
+	 * No file is open (each holds the module), but mappings may remain:
+	 * their pages move to system memory before the memory goes away.
+	 */
+	if (hmm_mock_evict_device(mdev))
+		pr_err("%s: device memory still in use after eviction\n", mdev->name);
 	hmm_mock_devmem_fini(mdev);
 	kfree(mdev);
 	hmm_mock_devices[id] = NULL;

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Migration between system memory and device memory through
- * migrate_vma_setup/pages/finalize: the MIGRATE_TO_DEV and MIGRATE_TO_SYS
- * commands and the CPU fault on a device-private page.
+ * Migration of a mirror's address range between system memory and device
+ * memory through migrate_vma_setup/pages/finalize, in both directions.
  *
  * Ranges are processed in windows of HMM_MOCK_BATCH pages with the pfn
  * arrays in one per-command allocation, and each window takes its device
@@ -25,21 +24,19 @@
 #include <uapi/hmm_mock.h>
 
 #include "compat.h"
-#include "hmm_mock.h"
+#include "devmem.h"
+#include "migrate.h"
+#include "mirror.h"
 
 /* Largest migration window: a PMD's worth of pages or a batch. */
 #define HMM_MOCK_WINDOW_MAX	MAX(HMM_MOCK_BATCH, HMM_MOCK_PMD_NR)
 
+/* A window's arrays and a batch of device pages, one allocation a command. */
 struct hmm_mock_migrate_batch {
 	unsigned long src[HMM_MOCK_WINDOW_MAX];
 	unsigned long dst[HMM_MOCK_WINDOW_MAX];
-	struct page *pages[HMM_MOCK_WINDOW_MAX];
+	struct page *pages[HMM_MOCK_BATCH];
 };
-
-void hmm_mock_copy_to_new_page(struct page *dst, struct page *src)
-{
-	copy_highpage(dst, hmm_mock_devmem_data(src));
-}
 
 /* migrate_vma flags for moving system pages to @mdev. */
 static unsigned long hmm_mock_select_system(struct hmm_mock_device *mdev)
@@ -104,17 +101,6 @@ static bool hmm_mock_fail_alloc(struct hmm_mock_mirror *mirror)
 	return true;
 }
 
-/* Fills a device page from a system page, or with zeroes (@spage NULL). */
-static void hmm_mock_copy_to_device(struct page *dpage, struct page *spage)
-{
-	struct page *data = hmm_mock_devmem_data(dpage);
-
-	if (spage)
-		copy_highpage(data, spage);
-	else
-		clear_highpage(data);
-}
-
 /* Device page entry for collected source entry @src of @args. */
 static unsigned long hmm_mock_device_pfn(struct migrate_vma *args, unsigned long src,
 					 struct page *dpage)
@@ -129,43 +115,39 @@ static unsigned long hmm_mock_device_pfn(struct migrate_vma *args, unsigned long
 }
 
 /*
- * Gives entries [@first, @first + @nr) single device pages, in batches.
- * @thp: the entries are the pages of one collected THP (or huge hole) at
- * @first that gets no large folio: entry @first + i takes page i of it,
- * and the kernel splits it. A hole must be filled completely or not at
- * all, since the kernel populates each of its pages. Entries left without
- * a page (device memory exhausted) stay where they are.
+ * Gives the collected entries in [@first, @end) single device pages, in
+ * batches. Entries left without one (device memory exhausted) stay where
+ * they are.
  */
-static void hmm_mock_fill_small(struct hmm_mock_device *mdev, struct migrate_vma *args,
-				struct hmm_mock_migrate_batch *b, unsigned long first,
-				unsigned long nr, bool thp)
+static void hmm_mock_fill_device_run(struct hmm_mock_device *mdev, struct migrate_vma *args,
+				     struct page **pages, unsigned long first, unsigned long end)
 {
-	unsigned long src0 = args->src[first], i = first, end = first + nr, j;
-	struct page *head = thp ? migrate_pfn_to_page(src0) : NULL;
-	unsigned int want, got, used;
+	unsigned long idx[HMM_MOCK_BATCH], i = first;
+	unsigned int want, got, k;
 
 	while (i < end) {
-		for (j = i, want = 0; j < end && want < HMM_MOCK_BATCH; j++)
-			want += thp || (args->src[j] & MIGRATE_PFN_MIGRATE);
-		got = hmm_mock_devmem_alloc(mdev, want, b->pages);
-		for (used = 0; i < j && used < got; i++) {
-			struct page *spage;
+		for (want = 0; i < end && want < HMM_MOCK_BATCH; i++)
+			if (args->src[i] & MIGRATE_PFN_MIGRATE)
+				idx[want++] = i;
+		if (!want)
+			return;
+		got = hmm_mock_devmem_alloc(mdev, want, pages);
+		for (k = 0; k < got; k++) {
+			unsigned long src = args->src[idx[k]];
 
-			if (!thp && !(args->src[i] & MIGRATE_PFN_MIGRATE))
-				continue;
-			spage = thp ? (head ? head + (i - first) : NULL) :
-				      migrate_pfn_to_page(args->src[i]);
-			hmm_mock_copy_to_device(b->pages[used], spage);
-			args->dst[i] = hmm_mock_device_pfn(args, thp ? src0 : args->src[i],
-							   b->pages[used++]);
+			hmm_mock_devmem_copy_in(pages[k], migrate_pfn_to_page(src));
+			args->dst[idx[k]] = hmm_mock_device_pfn(args, src, pages[k]);
 		}
 		if (got < want)
-			break;
+			return;
 	}
-	if (i >= end || !thp || head)
-		return;
+}
 
-	/* A huge hole that did not get all its pages: give them back. */
+/* Takes back the device pages handed to entries [@first, @end). */
+static void hmm_mock_unfill(struct migrate_vma *args, unsigned long first, unsigned long end)
+{
+	unsigned long i;
+
 	for (i = first; i < end; i++) {
 		struct page *dpage = migrate_pfn_to_page(args->dst[i]);
 
@@ -177,9 +159,37 @@ static void hmm_mock_fill_small(struct hmm_mock_device *mdev, struct migrate_vma
 	}
 }
 
+/*
+ * A collected THP (or huge hole) at entry @i that gets no large device
+ * folio: entry @i + j takes a single page with page j of it, and the
+ * kernel splits the THP. A hole must be filled completely or not at all,
+ * since the kernel populates each of its pages.
+ */
+static void hmm_mock_fill_device_split(struct hmm_mock_device *mdev, struct migrate_vma *args,
+				       struct page **pages, unsigned long i)
+{
+	unsigned long src = args->src[i], nr = min(HMM_MOCK_PMD_NR, args->npages - i), j, k;
+	struct page *head = migrate_pfn_to_page(src);
+	unsigned int want, got;
+
+	for (j = 0; j < nr; j += want) {
+		want = min_t(unsigned long, nr - j, HMM_MOCK_BATCH);
+		got = hmm_mock_devmem_alloc(mdev, want, pages);
+		for (k = 0; k < got; k++) {
+			hmm_mock_devmem_copy_in(pages[k], head ? head + j + k : NULL);
+			args->dst[i + j + k] = hmm_mock_device_pfn(args, src, pages[k]);
+		}
+		if (got < want) {
+			if (!head)
+				hmm_mock_unfill(args, i, i + nr);
+			return;
+		}
+	}
+}
+
 /* Moves a collected THP (or huge hole) at entry @i into one device folio. */
-static bool hmm_mock_fill_large(struct hmm_mock_device *mdev, struct migrate_vma *args,
-				unsigned long i)
+static bool hmm_mock_fill_device_large(struct hmm_mock_device *mdev, struct migrate_vma *args,
+				       unsigned long i)
 {
 	struct page *spage = migrate_pfn_to_page(args->src[i]);
 	struct page *dhead = hmm_mock_devmem_alloc_large(mdev);
@@ -188,9 +198,20 @@ static bool hmm_mock_fill_large(struct hmm_mock_device *mdev, struct migrate_vma
 	if (!dhead)
 		return false;
 	for (j = 0; j < HMM_MOCK_PMD_NR; j++)
-		hmm_mock_copy_to_device(dhead + j, spage ? spage + j : NULL);
+		hmm_mock_devmem_copy_in(dhead + j, spage ? spage + j : NULL);
 	args->dst[i] = hmm_mock_device_pfn(args, args->src[i], dhead) | HMM_MOCK_PFN_COMPOUND;
 	return true;
+}
+
+/* Whether a collected entry of the window has every flag of @mask. */
+static bool hmm_mock_window_has(const struct migrate_vma *args, unsigned long mask)
+{
+	unsigned long i;
+
+	for (i = 0; i < args->npages; i++)
+		if ((args->src[i] & MIGRATE_PFN_MIGRATE) && (args->src[i] & mask) == mask)
+			return true;
+	return false;
 }
 
 /*
@@ -204,179 +225,125 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 				       struct hmm_mock_migrate_batch *b)
 {
 	struct hmm_mock_device *mdev = mirror->mdev;
-	unsigned long i, first_small = 0, want = 0;
+	unsigned long i, nr, first = 0;
 	bool fail;
 
-	for (i = 0; i < args->npages; i++) {
+	for (i = 0; i < args->npages; i++)
 		args->dst[i] = 0;
-		if (args->src[i] & MIGRATE_PFN_MIGRATE)
-			want++;
-	}
-	if (!want)
+	if (!hmm_mock_window_has(args, MIGRATE_PFN_MIGRATE))
 		return;
 	fail = hmm_mock_fail_alloc(mirror);
 
-	for (i = 0; i < args->npages; i++) {
-		unsigned long nr;
-
+	for (i = 0; i < args->npages; i += nr) {
+		nr = 1;
 		if (!(args->src[i] & HMM_MOCK_PFN_COMPOUND) ||
 		    !(args->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
-		if (i > first_small) {
+		if (i > first) {
 			if (!fail)
-				hmm_mock_fill_small(mdev, args, b, first_small, i - first_small,
-						    false);
+				hmm_mock_fill_device_run(mdev, args, b->pages, first, i);
 			fail = false;
 		}
 		nr = min(HMM_MOCK_PMD_NR, args->npages - i);
-		if (fail || !hmm_mock_fill_large(mdev, args, i))
-			hmm_mock_fill_small(mdev, args, b, i, nr, true);
+		if (fail || !hmm_mock_fill_device_large(mdev, args, i))
+			hmm_mock_fill_device_split(mdev, args, b->pages, i);
 		fail = false;
-		i += nr - 1;
-		first_small = i + 1;
+		first = i + nr;
 	}
-	if (first_small < args->npages && !fail)
-		hmm_mock_fill_small(mdev, args, b, first_small, args->npages - first_small, false);
-}
-
-/* Entry for a new system page @dpage taking the place of entry @src. */
-static unsigned long hmm_mock_system_pfn(unsigned long src, struct page *dpage)
-{
-	return migrate_pfn(page_to_pfn(dpage)) | (src & MIGRATE_PFN_WRITE);
-}
-
-/* Moves the huge device page at entry @i into a THP, if one can be had. */
-static bool hmm_mock_fill_thp(struct migrate_vma *args, unsigned long i)
-{
-	struct page *spage = migrate_pfn_to_page(args->src[i]);
-	struct folio *folio;
-	unsigned long j;
-
-	folio = hmm_mock_alloc_thp(args->vma, args->start + (i << PAGE_SHIFT));
-	if (!folio)
-		return false;
-	folio_lock(folio);
-	for (j = 0; j < HMM_MOCK_PMD_NR; j++)
-		hmm_mock_copy_to_new_page(folio_page(folio, j), spage + j);
-	args->dst[i] = hmm_mock_system_pfn(args->src[i], &folio->page) | HMM_MOCK_PFN_COMPOUND;
-	return true;
+	if (first < args->npages && !fail)
+		hmm_mock_fill_device_run(mdev, args, b->pages, first, args->npages);
 }
 
 /*
- * Gives each collected device page a new system page with its contents:
- * a huge device page gets a THP when one can be allocated, else single
- * pages for each of its pages (the kernel splits it). @mirror (NULL for a
- * CPU fault) may fail the first THP allocation (HMM_DMIRROR_FLAG_FAIL_ALLOC).
- * Single pages come from one bulk allocation; pages left without one stay
- * on the device.
+ * Gives each collected device page a new system page with its contents.
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC makes a large device folio of the window
+ * find no THP, so it moves as single pages.
  */
-static void hmm_mock_fill_system_pages(struct migrate_vma *args, struct hmm_mock_migrate_batch *b,
-				       struct hmm_mock_mirror *mirror)
+static void hmm_mock_fill_system_window(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
+					struct hmm_mock_migrate_batch *b)
 {
-	unsigned long i, j, want = 0, got, used = 0;
+	struct hmm_mock_sysmem_dst to = {
+		.vma = args->vma,
+		.start = args->start,
+		.gfp = GFP_HIGHUSER_MOVABLE,
+	};
 
-	for (i = 0; i < args->npages; i++)
-		args->dst[i] = 0;
-	for (i = 0; i < args->npages; i++) {
-		if (!migrate_pfn_to_page(args->src[i]) || !(args->src[i] & MIGRATE_PFN_MIGRATE))
-			continue;
-		if (args->src[i] & HMM_MOCK_PFN_COMPOUND) {
-			if ((mirror && hmm_mock_fail_alloc(mirror)) || !hmm_mock_fill_thp(args, i))
-				want += min(HMM_MOCK_PMD_NR, args->npages - i);
-			i += HMM_MOCK_PMD_NR - 1;
-			continue;
-		}
-		want++;
-	}
-	if (!want)
-		return;
-	memset(b->pages, 0, want * sizeof(b->pages[0]));
-	got = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER_MOVABLE, want, b->pages);
-
-	for (i = 0; i < args->npages && used < got; i++) {
-		unsigned long src = args->src[i], nr = 1;
-		struct page *spage = migrate_pfn_to_page(src);
-
-		if (!spage || !(src & MIGRATE_PFN_MIGRATE) || args->dst[i])
-			continue;
-		if (src & HMM_MOCK_PFN_COMPOUND)
-			nr = min(HMM_MOCK_PMD_NR, args->npages - i);
-		for (j = 0; j < nr && used < got; j++) {
-			struct page *dpage = b->pages[used++];
-
-			lock_page(dpage);
-			hmm_mock_copy_to_new_page(dpage, spage + j);
-			args->dst[i + j] = hmm_mock_system_pfn(src, dpage);
-		}
-		i += nr - 1;
-	}
-	/* Every page is used by construction; never leak one all the same. */
-	for (; used < got; used++)
-		__free_page(b->pages[used]);
+	to.no_thp = HMM_MOCK_LARGE_FOLIOS &&
+		    hmm_mock_window_has(args, MIGRATE_PFN_MIGRATE | HMM_MOCK_PFN_COMPOUND) &&
+		    hmm_mock_fail_alloc(mirror);
+	hmm_mock_fill_system_pages(&to, args->src, args->dst, args->npages);
 }
 
-static unsigned long hmm_mock_count_migrated(const struct migrate_vma *args)
-{
-	unsigned long i, n = 0;
+/**
+ * struct hmm_mock_direction - one direction of a range migration
+ * @select:	migrate_vma flags selecting the source pages
+ * @fill:	gives collected entries their destination pages
+ */
+struct hmm_mock_direction {
+	unsigned long (*select)(struct hmm_mock_device *mdev);
+	void (*fill)(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
+		     struct hmm_mock_migrate_batch *b);
+};
 
-	for (i = 0; i < args->npages; i++)
-		if ((args->src[i] & MIGRATE_PFN_VALID) && (args->src[i] & MIGRATE_PFN_MIGRATE))
-			n += args->src[i] & HMM_MOCK_PFN_COMPOUND ? HMM_MOCK_PMD_NR : 1;
-	return n;
-}
+static const struct hmm_mock_direction hmm_mock_to_device = {
+	.select	= hmm_mock_select_system,
+	.fill	= hmm_mock_fill_device_pages,
+};
+
+static const struct hmm_mock_direction hmm_mock_to_system = {
+	.select	= hmm_mock_select_device,
+	.fill	= hmm_mock_fill_system_window,
+};
 
 /*
- * Moves the pages of [start, end) to the device (@to_device) or back to
- * system memory, one batch at a time; @cpages, if given, counts the pages
- * that moved. The caller holds mmap_lock, has begun a migration on
- * @mirror and checked the VMAs.
+ * Moves the pages of [start, end) in direction @dir, one window at a time;
+ * @moved, if given, counts the pages that moved. The caller holds
+ * mmap_lock, has begun a migration on @mirror and checked the VMAs.
  */
-static int hmm_mock_migrate_batches(struct hmm_mock_mirror *mirror, unsigned long start,
+static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned long start,
 				    unsigned long end, struct hmm_mock_migrate_batch *b,
-				    bool to_device, u64 *cpages)
+				    const struct hmm_mock_direction *dir, u64 *moved)
 {
 	struct hmm_mock_device *mdev = mirror->mdev;
 	struct vm_area_struct *vma;
 	unsigned long addr, next;
 	int ret = 0;
 
-	for (addr = start; !ret && addr < end; addr = next) {
+	for (addr = start; addr < end; addr = next) {
 		struct migrate_vma args = {
 			.src = b->src,
 			.dst = b->dst,
 			.start = addr,
 			.pgmap_owner = mdev,
-			.flags = to_device ? hmm_mock_select_system(mdev) :
-					     hmm_mock_select_device(mdev),
+			.flags = dir->select(mdev),
 		};
 
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		next = hmm_mock_batch_end(mdev, mirror->mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
-		if (to_device)
-			hmm_mock_fill_device_pages(mirror, &args, b);
-		else
-			hmm_mock_fill_system_pages(&args, b, mirror);
+		dir->fill(mirror, &args, b);
 		migrate_vma_pages(&args);
-		if (cpages)
-			*cpages += hmm_mock_count_migrated(&args);
+		if (moved)
+			*moved += hmm_mock_count_moved(args.src, args.npages);
 		hmm_mock_mirror_forget(mirror, addr, next);
 		migrate_vma_finalize(&args);
+		cond_resched();
 	}
 	return ret;
 }
 
 /*
- * The body of both migration ioctls over [start, end): one batch buffer,
- * the address space pinned, the mirror's own invalidations marked and the
- * VMAs checked once for the whole range. Moving to the device also maps
- * the pages that arrived in the device page table.
+ * The body of both range migrations: one batch buffer, the address space
+ * pinned, the mirror's own invalidations marked and the VMAs checked once
+ * for the whole range.
  */
 static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
-			    unsigned long end, bool to_device, u64 *cpages)
+			    unsigned long end, const struct hmm_mock_direction *dir, u64 *moved)
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_mock_migrate_batch *b;
@@ -394,37 +361,72 @@ static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
 	mmap_read_lock(mm);
 	ret = hmm_mock_check_vmas(mm, start, end);
 	if (!ret)
-		ret = hmm_mock_migrate_batches(mirror, start, end, b, to_device, cpages);
+		ret = hmm_mock_migrate_windows(mirror, start, end, b, dir, moved);
 	mmap_read_unlock(mm);
 	hmm_mock_mirror_end_migration(mirror);
 
-	if (!ret && to_device)
-		ret = hmm_mock_mirror_map_device_pages(mirror, start, end);
 	mmput(mm);
 	kfree(b);
 	return ret;
 }
 
-int hmm_mock_cmd_migrate_to_dev(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+/**
+ * hmm_mock_migrate_to_device() - move a range of a mirror's process to its device
+ * @mirror:	the mirror
+ * @start:	first address, page aligned
+ * @end:	end address (exclusive)
+ *
+ * Pages that cannot move (shared, pinned, on another device, device memory
+ * exhausted) stay where they are; the device page table then maps every
+ * page of the range that is on the device. Caller holds no mm lock.
+ *
+ * Return: 0, -EINVAL when part of the range is not a mapping migration
+ * accepts (nothing moved then), -EINTR on a fatal signal, or -errno.
+ */
+int hmm_mock_migrate_to_device(struct hmm_mock_mirror *mirror, unsigned long start,
+			       unsigned long end)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	unsigned long readonly;
 	int ret;
 
-	ret = hmm_mock_migrate(mirror, cmd->addr, end, true, NULL);
-	/* Report what is on the device now. */
+	ret = hmm_mock_migrate(mirror, start, end, &hmm_mock_to_device, NULL);
 	if (!ret)
-		ret = hmm_mock_mirror_copy_out(mirror, cmd);
+		ret = hmm_mock_mirror_fault(mirror, start, end, HMM_MOCK_DEVICE_ONLY, &readonly);
 	return ret;
 }
 
-int hmm_mock_cmd_migrate_to_sys(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
+/**
+ * hmm_mock_migrate_to_system() - move a range of a mirror's process back
+ * @mirror:	the mirror
+ * @start:	first address, page aligned
+ * @end:	end address (exclusive)
+ * @moved:	increased by the number of pages moved
+ *
+ * Moves the pages of @mirror's device in the range to system memory;
+ * caller holds no mm lock.
+ *
+ * Return: 0, -EINVAL when part of the range is not a mapping migration
+ * accepts (nothing moved then), -EINTR on a fatal signal, or -errno.
+ */
+int hmm_mock_migrate_to_system(struct hmm_mock_mirror *mirror, unsigned long start,
+			       unsigned long end, u64 *moved)
 {
-	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-
-	return hmm_mock_migrate(mirror, cmd->addr, end, false, &cmd->cpages);
+	return hmm_mock_migrate(mirror, start, end, &hmm_mock_to_system, moved);
 }
 
-int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long addr)
+/**
+ * hmm_mock_migrate_unshare() - prepare a device page for a device write
+ * @mirror:	the mirror that wants to write
+ * @addr:	address of a page of @mirror's device that the CPU maps
+ *		read-only (shared after fork, or write-protected)
+ *
+ * hmm_range_fault() cannot upgrade such an entry, so the page goes back to
+ * system memory, where the write fault that follows breaks the sharing
+ * like a CPU write would. Caller holds no mm lock; @mirror->mm is pinned.
+ *
+ * Return: 0, -EPERM when the mapping does not allow writes, or -errno.
+ */
+int hmm_mock_migrate_unshare(struct hmm_mock_mirror *mirror, unsigned long addr)
 {
 	struct mm_struct *mm = mirror->mm;
 	struct hmm_mock_migrate_batch *b;
@@ -441,93 +443,10 @@ int hmm_mock_unshare_device_page(struct hmm_mock_mirror *mirror, unsigned long a
 	if (!vma || !(vma->vm_flags & VM_WRITE))
 		ret = -EPERM;
 	else
-		ret = hmm_mock_migrate_batches(mirror, addr, addr + PAGE_SIZE, b, false, NULL);
+		ret = hmm_mock_migrate_windows(mirror, addr, addr + PAGE_SIZE, b,
+					       &hmm_mock_to_system, NULL);
 	mmap_read_unlock(mm);
 	hmm_mock_mirror_end_migration(mirror);
 	kfree(b);
-	return ret;
-}
-
-/*
- * CPU fault on a huge device page mapped by a PMD: move the whole folio
- * back, as a THP when one can be allocated, else as single pages.
- */
-static vm_fault_t hmm_mock_fault_large(struct vm_fault *vmf, struct hmm_mock_device *mdev)
-{
-	struct hmm_mock_migrate_batch *b;
-	struct migrate_vma args = {
-		.vma = vmf->vma,
-		.start = vmf->address & PMD_MASK,
-		.end = (vmf->address & PMD_MASK) + PMD_SIZE,
-		.pgmap_owner = mdev,
-		.flags = hmm_mock_select_device(mdev),
-		.fault_page = vmf->page,
-	};
-	vm_fault_t ret = 0;
-
-	b = kmalloc_obj(*b, GFP_KERNEL);
-	if (!b)
-		return VM_FAULT_OOM;
-	args.src = b->src;
-	args.dst = b->dst;
-	if (migrate_vma_setup(&args)) {
-		kfree(b);
-		return VM_FAULT_SIGBUS;
-	}
-	hmm_mock_fill_system_pages(&args, b, NULL);
-	/* Not collected: someone else is moving the page; the fault retries. */
-	if ((b->src[0] & MIGRATE_PFN_MIGRATE) && !b->dst[0])
-		ret = VM_FAULT_OOM;
-	migrate_vma_pages(&args);
-	if (b->src[0] & MIGRATE_PFN_MIGRATE)
-		atomic_long_inc(&mdev->cpu_faults);
-	migrate_vma_finalize(&args);
-	kfree(b);
-	return ret;
-}
-
-vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
-{
-	struct hmm_mock_device *mdev = hmm_mock_page_device(vmf->page);
-	unsigned long src = 0, dst = 0;
-	struct migrate_vma args = {
-		.vma = vmf->vma,
-		.start = vmf->address & PAGE_MASK,
-		.end = (vmf->address & PAGE_MASK) + PAGE_SIZE,
-		.src = &src,
-		.dst = &dst,
-		.pgmap_owner = mdev,
-		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-		.fault_page = vmf->page,
-	};
-	struct page *dpage;
-	vm_fault_t ret = 0;
-
-	/*
-	 * A PMD fault (no pte) on a large folio moves the folio; a large folio
-	 * mapped by ptes (partly unmapped) moves page by page.
-	 */
-	if (hmm_mock_devmem_large(mdev) && !vmf->pte && folio_test_large(page_folio(vmf->page)))
-		return hmm_mock_fault_large(vmf, mdev);
-
-	if (migrate_vma_setup(&args))
-		return VM_FAULT_SIGBUS;
-	/* Not collected: someone else is moving the page; the fault retries. */
-	if (src & MIGRATE_PFN_MIGRATE) {
-		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vmf->vma, vmf->address);
-		if (dpage) {
-			lock_page(dpage);
-			hmm_mock_copy_to_new_page(dpage, vmf->page);
-			dst = migrate_pfn(page_to_pfn(dpage));
-			if (src & MIGRATE_PFN_WRITE)
-				dst |= MIGRATE_PFN_WRITE;
-		} else {
-			ret = VM_FAULT_OOM;
-		}
-	}
-	migrate_vma_pages(&args);
-	if (src & MIGRATE_PFN_MIGRATE)
-		atomic_long_inc(&mdev->cpu_faults);
-	migrate_vma_finalize(&args);
 	return ret;
 }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The device's view of a process: a device page table filled by
- * hmm_range_fault() and emptied by mmu interval notifier callbacks, and
- * the commands that access memory through it (READ, WRITE, SNAPSHOT).
+ * Device page table, layer 2: the device's view of a process, filled by
+ * hmm_range_fault() and emptied by mmu interval notifier callbacks.
+ */
+
+/**
+ * DOC: Device page table
  *
  * The device page table holds no page references. An entry may only be
  * installed under mirror->lock after mmu_interval_read_retry() has shown
@@ -13,12 +16,13 @@
  *
  * The one invalidation a mirror skips is the one its own migration causes
  * (MMU_NOTIFY_MIGRATE, or MMU_NOTIFY_EXCLUSIVE for EXCLUSIVE, with our
- * device as owner, raised by the task running that command): the command
- * updates the table itself and bumps mirror->own_seq, which faults check
- * in addition to the notifier sequence. Other invalidations that command
- * raises clear entries as usual but are announced through own_seq only.
- * Other mirrors of the same device see every event like any other and
- * drop their entries.
+ * device as owner, raised by the task that called
+ * hmm_mock_mirror_begin_migration()): the migration updates the table
+ * itself with hmm_mock_mirror_forget(), which bumps mirror->own_seq, and
+ * faults check own_seq in addition to the notifier sequence. Other
+ * invalidations that task raises clear entries as usual but are announced
+ * through own_seq only. Other mirrors of the same device see every event
+ * like any other and drop their entries.
  */
 #include <linux/hmm.h>
 #include <linux/highmem.h>
@@ -28,18 +32,10 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <uapi/hmm_mock.h>
 
 #include "compat.h"
-#include "hmm_mock.h"
-
-/* How a fault fills the device page table. */
-enum hmm_mock_fault_mode {
-	HMM_MOCK_FAULT_READ,	/* fault pages in readable */
-	HMM_MOCK_FAULT_READ_UNLOCKED, /* the same, letting faults drop mmap_lock */
-	HMM_MOCK_FAULT_WRITE,	/* fault pages in writable */
-	HMM_MOCK_DEVICE_ONLY,	/* no fault: map only pages on this device */
-};
+#include "devmem.h"
+#include "mirror.h"
 
 static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 					  const struct mmu_notifier_range *range,
@@ -83,34 +79,91 @@ static const struct mmu_interval_notifier_ops hmm_mock_mirror_notifier_ops = {
 	.invalidate = hmm_mock_mirror_invalidate_cb,
 };
 
+/*
+ * Teaches lockdep the order of DOC: Locking in main.c at open, so that the
+ * debug lane checks it on every run rather than when reclaim happens to
+ * hit an invalidation: migrate_lock, then mmap_lock, then mirror->lock;
+ * reclaim may take mirror->lock (the notifier), so nothing may allocate
+ * with reclaim while holding it.
+ */
+static void hmm_mock_mirror_prime_lockdep(struct hmm_mock_mirror *mirror, struct mm_struct *mm)
+{
+	if (!IS_ENABLED(CONFIG_LOCKDEP))
+		return;
+	fs_reclaim_acquire(GFP_KERNEL);
+	might_lock(&mirror->lock);
+	fs_reclaim_release(GFP_KERNEL);
+
+	mutex_lock(&mirror->migrate_lock);
+	mmap_read_lock(mm);
+	might_lock(&mirror->lock);
+	mmap_read_unlock(mm);
+	mutex_unlock(&mirror->migrate_lock);
+}
+
+/**
+ * hmm_mock_mirror_init() - start mirroring current->mm
+ * @mirror: mirror with @mdev set
+ *
+ * Return: 0 or -errno.
+ */
 int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror)
 {
 	mutex_init(&mirror->lock);
 	mutex_init(&mirror->migrate_lock);
 	xa_init(&mirror->pt);
+	hmm_mock_mirror_prime_lockdep(mirror, current->mm);
 	return mmu_interval_notifier_insert(&mirror->notifier, current->mm, 0,
 					    ULONG_MAX & PAGE_MASK,
 					    &hmm_mock_mirror_notifier_ops);
 }
 
+/**
+ * hmm_mock_mirror_fini() - stop mirroring and drop the device page table
+ * @mirror: the mirror; no command may be running on it
+ */
 void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror)
 {
 	mmu_interval_notifier_remove(&mirror->notifier);
 	xa_destroy(&mirror->pt);
 }
 
+/**
+ * hmm_mock_mirror_begin_migration() - mark the start of an own migration
+ * @mirror: the mirror
+ *
+ * Takes @mirror->migrate_lock; until hmm_mock_mirror_end_migration(), the
+ * migration and exclusive-access invalidations with our device as owner
+ * that the calling task raises are skipped, and the caller must clear the
+ * entries it changes itself with hmm_mock_mirror_forget(). Take before
+ * mmap_lock.
+ */
 void hmm_mock_mirror_begin_migration(struct hmm_mock_mirror *mirror)
 {
 	mutex_lock(&mirror->migrate_lock);
 	WRITE_ONCE(mirror->migrating, current);
 }
 
+/**
+ * hmm_mock_mirror_end_migration() - mark its end
+ * @mirror: the mirror; its migrate_lock is released
+ */
 void hmm_mock_mirror_end_migration(struct hmm_mock_mirror *mirror)
 {
 	WRITE_ONCE(mirror->migrating, NULL);
 	mutex_unlock(&mirror->migrate_lock);
 }
 
+/**
+ * hmm_mock_mirror_forget() - drop device entries an own command changed
+ * @mirror:	the mirror that ran the command
+ * @start:	first address of the range
+ * @end:	end address (exclusive)
+ *
+ * A migration calls this after migrate_*_pages() and before
+ * migrate_*_finalize() frees the old pages; a failed EXCLUSIVE calls it to
+ * take back what it mapped. Faults that raced with it retry.
+ */
 void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 			    unsigned long end)
 {
@@ -125,8 +178,9 @@ void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 	mutex_unlock(&mirror->lock);
 }
 
-int hmm_mock_pt_store(struct hmm_mock_mirror *mirror, unsigned long addr,
-		      struct page *page, unsigned long tag)
+/* Installs one entry; mirror->lock held. Returns 0 or -ENOMEM. */
+static int hmm_mock_pt_store(struct hmm_mock_mirror *mirror, unsigned long addr,
+			     struct page *page, unsigned long tag)
 {
 	/* Atomic: invalidations take mirror->lock from reclaim. */
 	return xa_err(xa_store(&mirror->pt, addr >> PAGE_SHIFT,
@@ -179,14 +233,30 @@ static int hmm_mock_mirror_install(struct hmm_mock_mirror *mirror, struct hmm_ra
 	return 0;
 }
 
+/* One hmm_range_fault() over @range, with or without our mmap_lock. */
+static int hmm_mock_range_fault_once(struct hmm_mock_mirror *mirror, struct hmm_range *range,
+				     enum hmm_mock_fault_mode mode, unsigned long timeout)
+{
+	int ret;
+
+	/* The kernel takes mmap_lock itself and may drop it in a fault. */
+	if (mode == HMM_MOCK_FAULT_READ_UNLOCKED)
+		return hmm_mock_range_fault_unlocked(range, timeout - jiffies);
+
+	range->notifier_seq = mmu_interval_read_begin(range->notifier);
+	mmap_read_lock(mirror->mm);
+	ret = hmm_range_fault(range);
+	mmap_read_unlock(mirror->mm);
+	return ret;
+}
+
 /*
  * Runs hmm_range_fault() on @range until it completes without a racing
- * invalidation, then returns with mirror->lock held so that the caller
- * can use the result. With @unlocked, the kernel takes mmap_lock itself
- * and may drop it while a fault is handled.
+ * invalidation, then returns 0 with mirror->lock held so that the caller
+ * can use the result.
  */
 static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hmm_range *range,
-				       bool unlocked)
+				       enum hmm_mock_fault_mode mode)
 {
 	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
 	unsigned long own_seq;
@@ -195,16 +265,11 @@ static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hm
 	for (;;) {
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
+		if (fatal_signal_pending(current))
+			return -EINTR;
 
 		own_seq = READ_ONCE(mirror->own_seq);
-		if (unlocked) {
-			ret = hmm_mock_range_fault_unlocked(range, timeout - jiffies);
-		} else {
-			range->notifier_seq = mmu_interval_read_begin(range->notifier);
-			mmap_read_lock(mirror->mm);
-			ret = hmm_range_fault(range);
-			mmap_read_unlock(mirror->mm);
-		}
+		ret = hmm_mock_range_fault_once(mirror, range, mode, timeout);
 		if (ret == -EBUSY)
 			continue;
 		if (ret)
@@ -217,9 +282,6 @@ static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hm
 		mutex_unlock(&mirror->lock);
 	}
 }
-
-/* Device pages a write fault may move back before it gives up. */
-#define HMM_MOCK_MAX_UNSHARES	(4 * HMM_MOCK_BATCH)
 
 /*
  * A write fault on one of our own device-private pages that the CPU maps
@@ -237,249 +299,51 @@ static unsigned long hmm_mock_first_readonly(const struct hmm_range *range)
 	return 0;
 }
 
-/* Fills the device page table for [start, end). */
-static int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long start,
-				 unsigned long end, enum hmm_mock_fault_mode mode)
+static unsigned long hmm_mock_fault_flags(enum hmm_mock_fault_mode mode)
+{
+	switch (mode) {
+	case HMM_MOCK_FAULT_READ:
+	case HMM_MOCK_FAULT_READ_UNLOCKED:
+		return HMM_PFN_REQ_FAULT;
+	case HMM_MOCK_FAULT_WRITE:
+		return HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	default:
+		return 0;
+	}
+}
+
+/**
+ * hmm_mock_mirror_fault() - fill the device page table for a range
+ * @mirror:	the mirror
+ * @start:	first address, page aligned
+ * @end:	end address (exclusive)
+ * @mode:	fault pages in for reading or writing, or map only the pages
+ *		already on @mirror's device (HMM_MOCK_DEVICE_ONLY)
+ * @readonly:	set on -EAGAIN
+ *
+ * Faults and maps one batch at a time. Caller holds no mm lock.
+ *
+ * Return: 0 when every page of the range is mapped (in DEVICE_ONLY mode:
+ * every page on the device); -EAGAIN with *@readonly set to the address
+ * of a page of @mirror's device that the CPU maps read-only in a writable
+ * mapping (shared after fork), which hmm_range_fault() cannot upgrade:
+ * the caller moves it to system memory, where the write fault breaks the
+ * sharing like a CPU write would, and calls again; -EFAULT for an address
+ * the device may not access that way, -EINTR on a fatal signal, -EBUSY,
+ * -ENOMEM.
+ */
+int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long start,
+			  unsigned long end, enum hmm_mock_fault_mode mode,
+			  unsigned long *readonly)
 {
 	unsigned long pfns[HMM_MOCK_BATCH];
 	struct hmm_range range = {
 		.notifier = &mirror->notifier,
 		.hmm_pfns = pfns,
+		.default_flags = hmm_mock_fault_flags(mode),
 		.dev_private_owner = mirror->mdev,
 	};
-	unsigned long addr, unshares = 0;
-	int ret = 0;
-
-	if (mode == HMM_MOCK_FAULT_READ || mode == HMM_MOCK_FAULT_READ_UNLOCKED)
-		range.default_flags = HMM_PFN_REQ_FAULT;
-	else if (mode == HMM_MOCK_FAULT_WRITE)
-		range.default_flags = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
-
-	if (!mmget_not_zero(mirror->mm))
-		return -EFAULT;
-	for (addr = start; addr < end; ) {
-		unsigned long readonly;
-
-		range.start = addr;
-		range.end = min(end, addr + (HMM_MOCK_BATCH << PAGE_SHIFT));
-		ret = hmm_mock_range_fault_locked(mirror, &range,
-						  mode == HMM_MOCK_FAULT_READ_UNLOCKED);
-		if (ret)
-			break;
-		readonly = mode == HMM_MOCK_FAULT_WRITE ? hmm_mock_first_readonly(&range) : 0;
-		if (readonly) {
-			mutex_unlock(&mirror->lock);
-			ret = -EBUSY;
-			if (++unshares <= HMM_MOCK_MAX_UNSHARES)
-				ret = hmm_mock_unshare_device_page(mirror, readonly);
-			if (ret)
-				break;
-			continue;	/* fault the batch again */
-		}
-		ret = hmm_mock_mirror_install(mirror, &range, mode);
-		mutex_unlock(&mirror->lock);
-		if (ret)
-			break;
-		addr = range.end;
-	}
-	mmput(mirror->mm);
-	return ret;
-}
-
-int hmm_mock_mirror_map_device_pages(struct hmm_mock_mirror *mirror, unsigned long start,
-				     unsigned long end)
-{
-	return hmm_mock_mirror_fault(mirror, start, end, HMM_MOCK_DEVICE_ONLY);
-}
-
-/*
- * Copies up to @n pages at @addr between the device's view and @buf, in
- * the direction @to_device, stopping at the first page the device cannot
- * access that way. Returns the number of pages copied.
- */
-static unsigned long hmm_mock_pt_copy(struct hmm_mock_mirror *mirror, unsigned long addr,
-				      unsigned long n, void *buf, bool to_device)
-{
-	unsigned long i, index = addr >> PAGE_SHIFT;
-
-	mutex_lock(&mirror->lock);
-	for (i = 0; i < n; i++, buf += PAGE_SIZE) {
-		void *entry = xa_load(&mirror->pt, index + i);
-		struct page *page = xa_untag_pointer(entry);
-
-		if (!page)
-			break;
-		page = hmm_mock_devmem_data(page);
-		if (!to_device) {
-			memcpy_from_page(buf, page, 0, PAGE_SIZE);
-			continue;
-		}
-		if (xa_pointer_tag(entry) == HMM_MOCK_PT_READ)
-			break;
-		memcpy_to_page(page, 0, buf, PAGE_SIZE);
-	}
-	mutex_unlock(&mirror->lock);
-	return i;
-}
-
-/* A bounce buffer for one batch of the command's range. */
-static void *hmm_mock_bounce_alloc(const struct hmm_dmirror_cmd *cmd)
-{
-	return kvmalloc(min_t(u64, cmd->npages, HMM_MOCK_BATCH) << PAGE_SHIFT, GFP_KERNEL);
-}
-
-/* Faults in a row without progress before a command gives up. */
-#define HMM_MOCK_MAX_STALLS	16
-
-/*
- * READ and WRITE: walk the range in batches through the device page table,
- * faulting the whole rest of the range in when an entry is missing, as a
- * device would on a page fault. cmd->faults counts those faults.
- */
-static int hmm_mock_access(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd,
-			   enum hmm_mock_fault_mode mode)
-{
-	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
-	void __user *uptr = u64_to_user_ptr(cmd->ptr);
-	bool write = mode == HMM_MOCK_FAULT_WRITE;
-	unsigned long addr = start, stalls = 0;
-	void *buf;
-	int ret = 0;
-
-	buf = hmm_mock_bounce_alloc(cmd);
-	if (!buf)
-		return -ENOMEM;
-
-	while (addr < end) {
-		unsigned long n = min_t(unsigned long, HMM_MOCK_BATCH, (end - addr) >> PAGE_SHIFT);
-		unsigned long done = 0, copied;
-
-		if (write && copy_from_user(buf, uptr + (addr - start), n << PAGE_SHIFT)) {
-			ret = -EFAULT;
-			break;
-		}
-		while (done < n) {
-			copied = hmm_mock_pt_copy(mirror, addr + (done << PAGE_SHIFT), n - done,
-						  buf + (done << PAGE_SHIFT), write);
-			done += copied;
-			if (copied)
-				stalls = 0;
-			if (done == n)
-				break;
-			if (!copied && ++stalls > HMM_MOCK_MAX_STALLS)
-				ret = -EBUSY;
-			if (!ret)
-				ret = hmm_mock_mirror_fault(mirror, addr + (done << PAGE_SHIFT),
-							    end, mode);
-			if (ret)
-				break;
-			cmd->faults++;
-		}
-		if (!write && done &&
-		    copy_to_user(uptr + (addr - start), buf, done << PAGE_SHIFT) && !ret)
-			ret = -EFAULT;
-		cmd->cpages += done;
-		addr += done << PAGE_SHIFT;
-		if (ret)
-			break;
-	}
-	kvfree(buf);
-	return ret;
-}
-
-int hmm_mock_cmd_read(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
-{
-	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_READ);
-}
-
-int hmm_mock_cmd_read_unlocked(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
-{
-	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_READ_UNLOCKED);
-}
-
-int hmm_mock_cmd_write(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
-{
-	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_WRITE);
-}
-
-int hmm_mock_mirror_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
-{
-	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
-	void __user *uptr = u64_to_user_ptr(cmd->ptr);
 	unsigned long addr;
-	void *buf;
-	int ret = 0;
-
-	buf = hmm_mock_bounce_alloc(cmd);
-	if (!buf)
-		return -ENOMEM;
-
-	for (addr = start; addr < end; ) {
-		unsigned long n = min_t(unsigned long, HMM_MOCK_BATCH, (end - addr) >> PAGE_SHIFT);
-		unsigned long done = hmm_mock_pt_copy(mirror, addr, n, buf, false);
-
-		if (copy_to_user(uptr + (addr - start), buf, done << PAGE_SHIFT)) {
-			ret = -EFAULT;
-			break;
-		}
-		cmd->cpages += done;
-		addr += done << PAGE_SHIFT;
-		if (done < n) {
-			ret = -ENOENT;
-			break;
-		}
-	}
-	kvfree(buf);
-	return ret;
-}
-
-/* The SNAPSHOT byte for one hmm_range_fault() result. */
-static u8 hmm_mock_snapshot_byte(struct hmm_mock_mirror *mirror, unsigned long pfn)
-{
-	struct hmm_mock_device *owner;
-	struct page *page;
-	unsigned int order;
-	u8 prot;
-
-	if (pfn & HMM_PFN_ERROR)
-		return HMM_DMIRROR_PROT_ERROR;
-	if (!(pfn & HMM_PFN_VALID))
-		return HMM_DMIRROR_PROT_NONE;
-
-	page = hmm_pfn_to_page(pfn);
-	owner = hmm_mock_page_device(page);
-	if (is_device_private_page(page))
-		prot = owner == mirror->mdev ? HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
-					       HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
-	else if (is_device_coherent_page(page))
-		prot = owner == mirror->mdev ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
-					       HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
-	else if (is_zero_pfn(page_to_pfn(page)))
-		prot = HMM_DMIRROR_PROT_ZERO;
-	else
-		prot = HMM_DMIRROR_PROT_NONE;
-
-	prot |= pfn & HMM_PFN_WRITE ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_READ;
-	order = hmm_pfn_to_map_order(pfn);
-	if (order + PAGE_SHIFT == PMD_SHIFT)
-		prot |= HMM_DMIRROR_PROT_PMD;
-	else if (order + PAGE_SHIFT == PUD_SHIFT)
-		prot |= HMM_DMIRROR_PROT_PUD;
-	return prot;
-}
-
-int hmm_mock_cmd_snapshot(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
-{
-	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
-	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
-	unsigned long pfns[HMM_MOCK_BATCH];
-	u8 prot[HMM_MOCK_BATCH];
-	struct hmm_range range = {
-		.notifier = &mirror->notifier,
-		.hmm_pfns = pfns,
-		.dev_private_owner = mirror->mdev,
-	};
-	unsigned long addr, i, n;
 	int ret = 0;
 
 	if (!mmget_not_zero(mirror->mm))
@@ -487,22 +351,177 @@ int hmm_mock_cmd_snapshot(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd
 	for (addr = start; addr < end; addr = range.end) {
 		range.start = addr;
 		range.end = min(end, addr + (HMM_MOCK_BATCH << PAGE_SHIFT));
-		n = (range.end - range.start) >> PAGE_SHIFT;
-
-		ret = hmm_mock_range_fault_locked(mirror, &range, false);
+		ret = hmm_mock_range_fault_locked(mirror, &range, mode);
 		if (ret)
 			break;
-		for (i = 0; i < n; i++)
-			prot[i] = hmm_mock_snapshot_byte(mirror, pfns[i]);
+		*readonly = mode == HMM_MOCK_FAULT_WRITE ? hmm_mock_first_readonly(&range) : 0;
+		ret = *readonly ? -EAGAIN : hmm_mock_mirror_install(mirror, &range, mode);
 		mutex_unlock(&mirror->lock);
-
-		if (copy_to_user(uptr, prot, n)) {
-			ret = -EFAULT;
+		if (ret)
 			break;
-		}
-		uptr += n;
-		cmd->cpages += n;
+		cond_resched();
 	}
 	mmput(mirror->mm);
 	return ret;
+}
+
+/**
+ * hmm_mock_mirror_snapshot() - what the CPU page table holds, without faulting
+ * @mirror:	the mirror
+ * @start:	first address, page aligned
+ * @npages:	pages, at most HMM_MOCK_BATCH
+ * @pfns:	filled with hmm_range_fault() results (HMM_PFN_*)
+ *
+ * Retries until no invalidation raced with the walk, so the result was the
+ * CPU page table's state at one moment. Caller holds no mm lock and a
+ * reference on @mirror->mm (mmget).
+ *
+ * Return: 0 or -errno (-EINTR on a fatal signal, -EBUSY, -EFAULT).
+ */
+int hmm_mock_mirror_snapshot(struct hmm_mock_mirror *mirror, unsigned long start,
+			     unsigned long npages, unsigned long *pfns)
+{
+	struct hmm_range range = {
+		.notifier = &mirror->notifier,
+		.start = start,
+		.end = start + (npages << PAGE_SHIFT),
+		.hmm_pfns = pfns,
+		.dev_private_owner = mirror->mdev,
+	};
+	int ret;
+
+	ret = hmm_mock_range_fault_locked(mirror, &range, HMM_MOCK_DEVICE_ONLY);
+	if (!ret)
+		mutex_unlock(&mirror->lock);
+	return ret;
+}
+
+/**
+ * hmm_mock_mirror_read_begin() - start of an exclusive-access attempt
+ * @mirror: the mirror
+ *
+ * Return: the notifier sequence to hand to hmm_mock_mirror_map_exclusive().
+ */
+unsigned long hmm_mock_mirror_read_begin(struct hmm_mock_mirror *mirror)
+{
+	return mmu_interval_read_begin(&mirror->notifier);
+}
+
+/**
+ * hmm_mock_mirror_map_exclusive() - map a page the device now holds exclusively
+ * @mirror:	the mirror, inside an own migration
+ * @addr:	its address
+ * @page:	the page, locked, converted to a device-exclusive entry after
+ *		@seq was read
+ * @seq:	from hmm_mock_mirror_read_begin()
+ *
+ * Return: 0, -EAGAIN when an invalidation other than the conversion ran
+ * since @seq (start over), or -ENOMEM.
+ */
+int hmm_mock_mirror_map_exclusive(struct hmm_mock_mirror *mirror, unsigned long addr,
+				  struct page *page, unsigned long seq)
+{
+	int ret = -EAGAIN;
+
+	mutex_lock(&mirror->lock);
+	if (!mmu_interval_read_retry(&mirror->notifier, seq))
+		ret = hmm_mock_pt_store(mirror, addr, page, HMM_MOCK_PT_ATOMIC);
+	mutex_unlock(&mirror->lock);
+	return ret;
+}
+
+/**
+ * hmm_mock_mirror_has_exclusive() - whether the device still holds any
+ * page of a range exclusively
+ * @mirror:	the mirror
+ * @start:	first address
+ * @npages:	pages
+ *
+ * Return: true when an exclusive entry is left (no CPU access revoked it).
+ */
+bool hmm_mock_mirror_has_exclusive(struct hmm_mock_mirror *mirror, unsigned long start,
+				   unsigned long npages)
+{
+	unsigned long first = start >> PAGE_SHIFT, index;
+	bool found = false;
+	void *entry;
+
+	mutex_lock(&mirror->lock);
+	xa_for_each_range(&mirror->pt, index, entry, first, first + npages - 1) {
+		if (xa_pointer_tag(entry) == HMM_MOCK_PT_ATOMIC) {
+			found = true;
+			break;
+		}
+	}
+	mutex_unlock(&mirror->lock);
+	return found;
+}
+
+/* The device page at @index the device may access with @tag or more. */
+static struct page *hmm_mock_pt_lookup(struct hmm_mock_mirror *mirror, unsigned long index,
+				       unsigned long tag)
+{
+	void *entry = xa_load(&mirror->pt, index);
+
+	if (!entry || xa_pointer_tag(entry) < tag)
+		return NULL;
+	return hmm_mock_devmem_data(xa_untag_pointer(entry));
+}
+
+/**
+ * hmm_mock_mirror_read() - copy what the device sees to a kernel buffer
+ * @mirror:	the mirror
+ * @addr:	first address
+ * @n:		pages
+ * @buf:	@n pages of kernel memory
+ *
+ * Uses only entries in the device page table, never faults.
+ *
+ * Return: the number of pages copied; fewer than @n when the next page is
+ * not mapped on the device.
+ */
+unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long addr,
+				   unsigned long n, void *buf)
+{
+	unsigned long i, index = addr >> PAGE_SHIFT;
+	struct page *page;
+
+	mutex_lock(&mirror->lock);
+	for (i = 0; i < n; i++, buf += PAGE_SIZE) {
+		page = hmm_mock_pt_lookup(mirror, index + i, HMM_MOCK_PT_READ);
+		if (!page)
+			break;
+		memcpy_from_page(buf, page, 0, PAGE_SIZE);
+	}
+	mutex_unlock(&mirror->lock);
+	return i;
+}
+
+/**
+ * hmm_mock_mirror_write() - write through the device to memory
+ * @mirror:	the mirror
+ * @addr:	first address
+ * @n:		pages
+ * @buf:	@n pages of kernel memory
+ *
+ * Uses only writable entries in the device page table, never faults.
+ *
+ * Return: the number of pages written; fewer than @n when the next page is
+ * not mapped writable on the device.
+ */
+unsigned long hmm_mock_mirror_write(struct hmm_mock_mirror *mirror, unsigned long addr,
+				    unsigned long n, const void *buf)
+{
+	unsigned long i, index = addr >> PAGE_SHIFT;
+	struct page *page;
+
+	mutex_lock(&mirror->lock);
+	for (i = 0; i < n; i++, buf += PAGE_SIZE) {
+		page = hmm_mock_pt_lookup(mirror, index + i, HMM_MOCK_PT_WRITE);
+		if (!page)
+			break;
+		memcpy_to_page(page, 0, buf, PAGE_SIZE);
+	}
+	mutex_unlock(&mirror->lock);
+	return i;
 }

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Inside the device memory layer: chunk.c creates and removes chunks and
+ * finds a page's chunk and contents; devmem.c builds the free lists and the
+ * life cycle of device pages on top. Nothing outside devmem.c includes this.
+ */
+#ifndef _HMM_MOCK_CHUNK_H
+#define _HMM_MOCK_CHUNK_H
+
+#include <linux/memremap.h>
+#include <uapi/hmm_mock.h>
+
+#include "hmm_mock.h"
+
+/**
+ * struct hmm_mock_chunk - one piece of device memory and its struct pages
+ * @pagemap:	the ZONE_DEVICE pagemap; @pagemap.owner is the device
+ * @mdev:	device the chunk belongs to
+ * @first_pfn:	pfn of the chunk's first page
+ * @backing:	device-private chunks: for each page, the system page that
+ *		holds its contents (allocated on first use, kept while the
+ *		chunk exists); NULL for coherent chunks, whose pages are
+ *		ordinary CPU-addressable memory
+ */
+struct hmm_mock_chunk {
+	struct dev_pagemap pagemap;
+	struct hmm_mock_device *mdev;
+	unsigned long first_pfn;
+	struct page **backing;
+};
+
+static inline bool hmm_mock_is_private(struct hmm_mock_device *mdev)
+{
+	return mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+}
+
+struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page);
+struct page **hmm_mock_chunk_backing(struct page *page);
+unsigned int hmm_mock_max_chunks(struct hmm_mock_device *mdev);
+struct hmm_mock_chunk *hmm_mock_chunk_create(struct hmm_mock_device *mdev, unsigned int index,
+					     const struct dev_pagemap_ops *ops);
+void hmm_mock_chunk_destroy(struct hmm_mock_chunk *chunk);
+
+#endif /* _HMM_MOCK_CHUNK_H */

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device pages into new system pages: the one helper every move to system
+ * memory uses (MIGRATE_TO_SYS, the CPU fault, eviction), and the CPU fault
+ * on a device-private page, dev_pagemap_ops.migrate_to_ram.
+ */
+#include <linux/gfp.h>
+#include <linux/highmem.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+#include <uapi/hmm_mock.h>
+
+#include "compat.h"
+#include "devmem.h"
+#include "hmm_mock.h"
+#include "migrate.h"
+
+/* Moves the large device folio at entry @i into a THP, if one can be had. */
+static bool hmm_mock_fill_system_thp(const struct hmm_mock_sysmem_dst *to,
+				     const unsigned long *src, unsigned long *dst, unsigned long i)
+{
+	struct page *spage = migrate_pfn_to_page(src[i]);
+	struct folio *folio;
+	unsigned long j;
+
+	if (to->no_thp)
+		return false;
+	folio = hmm_mock_alloc_thp(to->vma, to->start + (i << PAGE_SHIFT));
+	if (!folio)
+		return false;
+	folio_lock(folio);
+	for (j = 0; j < HMM_MOCK_PMD_NR; j++)
+		hmm_mock_devmem_copy_out(folio_page(folio, j), spage + j);
+	dst[i] = migrate_pfn(folio_pfn(folio)) | HMM_MOCK_PFN_COMPOUND |
+		 (src[i] & MIGRATE_PFN_WRITE);
+	return true;
+}
+
+/* A new system page for entry @i, placed by the VMA's policy if any. */
+static struct page *hmm_mock_alloc_system_page(const struct hmm_mock_sysmem_dst *to,
+					       unsigned long i)
+{
+	if (!to->vma)
+		return alloc_page(to->gfp);
+	return alloc_page_vma(to->gfp, to->vma, to->start + (i << PAGE_SHIFT));
+}
+
+/**
+ * hmm_mock_fill_system_pages() - give collected device pages new system pages
+ * @to:		where the pages go
+ * @src:	migrate_vma or migrate_device_* source entries, collected
+ * @dst:	filled with the destination entries
+ * @npages:	entries in @src and @dst
+ *
+ * Each collected device page gets a new system page, locked, with its
+ * contents. A large device folio (MIGRATE_PFN_COMPOUND) gets a THP when
+ * one can be allocated; otherwise, where there is a VMA, single pages for
+ * each of its pages, and the kernel splits the folio as it migrates it.
+ * Without a VMA (eviction) the kernel cannot split it, so it stays on the
+ * device. Entries left without a page stay where they are.
+ */
+void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
+				unsigned long *dst, unsigned long npages)
+{
+	unsigned long i, j, nr;
+
+	for (i = 0; i < npages; i++)
+		dst[i] = 0;
+	for (i = 0; i < npages; i += nr) {
+		struct page *spage = migrate_pfn_to_page(src[i]);
+
+		nr = 1;
+		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (src[i] & HMM_MOCK_PFN_COMPOUND) {
+			nr = min(HMM_MOCK_PMD_NR, npages - i);
+			if (hmm_mock_fill_system_thp(to, src, dst, i) || !to->vma)
+				continue;
+		}
+		for (j = 0; j < nr; j++) {
+			struct page *dpage = hmm_mock_alloc_system_page(to, i + j);
+
+			if (!dpage)
+				break;
+			lock_page(dpage);
+			hmm_mock_devmem_copy_out(dpage, spage + j);
+			dst[i + j] = migrate_pfn(page_to_pfn(dpage)) | (src[i] & MIGRATE_PFN_WRITE);
+		}
+	}
+}
+
+/**
+ * hmm_mock_count_moved() - pages a migration moved
+ * @src:	source entries after migrate_*_pages()
+ * @npages:	entries
+ *
+ * Return: the pages of the entries that still say MIGRATE_PFN_MIGRATE,
+ * counting a large folio as all its pages.
+ */
+unsigned long hmm_mock_count_moved(const unsigned long *src, unsigned long npages)
+{
+	unsigned long i, n = 0;
+
+	for (i = 0; i < npages; i++)
+		if ((src[i] & MIGRATE_PFN_VALID) && (src[i] & MIGRATE_PFN_MIGRATE))
+			n += src[i] & HMM_MOCK_PFN_COMPOUND ? HMM_MOCK_PMD_NR : 1;
+	return n;
+}
+
+/*
+ * Moves the faulting page back, with the @npages - 1 pages after it when
+ * @flags collects a whole large folio, using @src and @dst as the arrays.
+ */
+static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_device *mdev,
+					unsigned long start, unsigned long npages,
+					unsigned long flags, unsigned long *src, unsigned long *dst)
+{
+	struct migrate_vma args = {
+		.vma = vmf->vma,
+		.start = start,
+		.end = start + (npages << PAGE_SHIFT),
+		.src = src,
+		.dst = dst,
+		.pgmap_owner = mdev,
+		.flags = flags,
+		.fault_page = vmf->page,
+	};
+	struct hmm_mock_sysmem_dst to = {
+		.vma = vmf->vma,
+		.start = start,
+		.gfp = GFP_HIGHUSER_MOVABLE,
+	};
+	vm_fault_t ret = 0;
+
+	if (migrate_vma_setup(&args))
+		return VM_FAULT_SIGBUS;
+	hmm_mock_fill_system_pages(&to, src, dst, npages);
+	/* Not collected: someone else is moving the page; the fault retries. */
+	if ((src[0] & MIGRATE_PFN_MIGRATE) && !dst[0])
+		ret = VM_FAULT_OOM;	/* collected, but no system page for it */
+	migrate_vma_pages(&args);
+	if (src[0] & MIGRATE_PFN_MIGRATE)
+		atomic_long_inc(&mdev->cpu_faults);
+	migrate_vma_finalize(&args);
+	return ret;
+}
+
+/*
+ * A PMD fault (no pte) on a large folio moves the whole folio; the arrays
+ * for a PMD's worth of entries are too big for the stack.
+ */
+static vm_fault_t hmm_mock_fault_pmd(struct vm_fault *vmf, struct hmm_mock_device *mdev)
+{
+	unsigned long *src, *dst;
+	vm_fault_t ret = VM_FAULT_OOM;
+
+	src = kcalloc(HMM_MOCK_PMD_NR, sizeof(*src), GFP_KERNEL);
+	dst = kcalloc(HMM_MOCK_PMD_NR, sizeof(*dst), GFP_KERNEL);
+	if (src && dst)
+		ret = hmm_mock_fault_window(vmf, mdev, vmf->address & PMD_MASK, HMM_MOCK_PMD_NR,
+					    MIGRATE_VMA_SELECT_DEVICE_PRIVATE |
+					    HMM_MOCK_SELECT_COMPOUND, src, dst);
+	kfree(dst);
+	kfree(src);
+	return ret;
+}
+
+/**
+ * hmm_mock_migrate_to_ram() - dev_pagemap_ops.migrate_to_ram
+ * @vmf: the CPU fault on a device-private page of hmm-mock
+ *
+ * Moves the page (or, for a PMD-mapped large folio, the whole folio) to
+ * system memory; a large folio mapped by ptes moves page by page.
+ *
+ * Return: 0 (also when another thread moved the page first: the fault
+ * retries), VM_FAULT_OOM or VM_FAULT_SIGBUS.
+ */
+vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
+{
+	struct hmm_mock_device *mdev = hmm_mock_page_device(vmf->page);
+	unsigned long src = 0, dst = 0;
+
+	if (hmm_mock_devmem_large(mdev) && !vmf->pte && folio_test_large(page_folio(vmf->page)))
+		return hmm_mock_fault_pmd(vmf, mdev);
+	return hmm_mock_fault_window(vmf, mdev, vmf->address & PAGE_MASK, 1,
+				     MIGRATE_VMA_SELECT_DEVICE_PRIVATE, &src, &dst);
+}
+
+/**
+ * hmm_mock_migrate_stats() - read a device's migration counters
+ * @mdev:	the device
+ * @stats:	its migration fields are filled in, the others left alone
+ */
+void hmm_mock_migrate_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats)
+{
+	stats->cpu_faults = atomic_long_read(&mdev->cpu_faults);
+	stats->evicted = atomic_long_read(&mdev->evicted);
+}
