@@ -52,9 +52,10 @@ guest_pack() {
 		cp -a "$p" "$root/hmm/add/" || die "--add $p: cannot copy"
 	done
 	printf '%s\n' "$env" >"$root/hmm/job.env"
-	# What the lane declares about its kernel, for the tests to hold it to.
-	if [ -n "${GUEST_TEST_ENV:-}" ]; then
-		cp "$GUEST_TEST_ENV" "$root/hmm/test.env"
+	# What the lane declares about its kernel, for the tests to hold it to:
+	# its base lane's .env first, so that the lane's own lines win.
+	if [ ${#LANE_ENV_FILES[@]} -gt 0 ]; then
+		cat "${LANE_ENV_FILES[@]}" >"$root/hmm/test.env"
 	fi
 	{
 		echo 'export PATH=/hmm/bin:/hmm/add:/bin:/sbin'

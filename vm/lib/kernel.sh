@@ -12,12 +12,14 @@ KERNEL_RECIPE=1
 
 lane_load() {
 	local f="$HMM_MOCK_ROOT/vm/lanes/$1"
-	[ -f "$f" ] || die "unknown lane '$1' (lanes: $(ls "$HMM_MOCK_ROOT/vm/lanes" | tr '\n' ' '))"
+	[ -f "$f" ] || die "unknown lane '$1' (lanes: $(ls "$HMM_MOCK_ROOT/vm/lanes" |
+		grep -vE '\.(skips|env)$' | tr '\n' ' '))"
 	LANE=$1
 	LANE_KIND=build
 	LANE_FRAGMENTS=base
 	LANE_KMEMLEAK=0
 	LANE_STOCK_KREL=
+	LANE_BASE=
 	# shellcheck source=/dev/null
 	. "$f"
 	case $LANE_KIND in
@@ -25,6 +27,29 @@ lane_load() {
 	stock) [ -n "$LANE_STOCK_KREL" ] || die "lane $LANE: LANE_KIND=stock needs LANE_STOCK_KREL" ;;
 	*) die "lane $LANE: unknown LANE_KIND '$LANE_KIND' (build or stock)" ;;
 	esac
+	_lane_declared "$LANE"
+}
+
+# What a lane declares about its kernel: the skips its suite run may have
+# (vm/lanes/LANE.skips) and the behaviour the tests hold it to (LANE.env).
+# A lane with LANE_BASE=OTHER in its file declares all that OTHER declares
+# (OTHER's own LANE_BASE included), then its own additions, if it has
+# .skips or .env files of its own. Sets LANE_SKIPS_FILES and LANE_ENV_FILES
+# to the files in that order (an .env file read later wins).
+_lane_declared() {
+	local d="$HMM_MOCK_ROOT/vm/lanes" l=$1 chain=()
+	while [ -n "$l" ]; do
+		[ -f "$d/$l" ] || die "lane $1: unknown base lane '$l'"
+		[[ " ${chain[*]} " != *" $l "* ]] || die "lane $1: LANE_BASE loops through lane $l"
+		chain=("$l" "${chain[@]}")
+		# shellcheck source=/dev/null
+		l=$(LANE_BASE= && . "$d/$l" && echo "$LANE_BASE") || die "cannot read lane $l"
+	done
+	LANE_SKIPS_FILES=() LANE_ENV_FILES=()
+	for l in "${chain[@]}"; do
+		if [ -f "$d/$l.skips" ]; then LANE_SKIPS_FILES+=("$d/$l.skips"); fi
+		if [ -f "$d/$l.env" ]; then LANE_ENV_FILES+=("$d/$l.env"); fi
+	done
 }
 
 # A private apt configuration for archives the host does not use; it never
@@ -108,6 +133,14 @@ _lane_extract() {
 	rm -rf "$s" && mkdir -p "$s"
 	tar -xf "$LANE_TARBALL" -C "$s" --strip-components=1 || die "cannot unpack $LANE_TARBALL"
 	touch "$s/.complete"
+}
+
+# The lane's kernel source (LANE_PACKAGE), unpacked once per package
+# version into the cache. Sets LANE_SRC, LANE_VERSION and LANE_TARBALL.
+_lane_source() {
+	_lane_fetch_source
+	LANE_SRC="$HMM_MOCK_CACHE/src/${LANE_PACKAGE}_${LANE_VERSION//[^A-Za-z0-9.-]/_}"
+	with_lock "src-$LANE_PACKAGE" _lane_extract "$LANE_SRC" || exit 1
 }
 
 # Every option of every fragment must survive olddefconfig unchanged. A
@@ -252,9 +285,7 @@ _stock_prepare() {
 	need_packages $HOST_PACKAGES gcc-12 libdw1 libbpf1
 	_stock_pick
 	local krel=$LANE_KREL kver=$LANE_VERSION
-	_lane_fetch_source
-	LANE_SRC="$HMM_MOCK_CACHE/src/${LANE_PACKAGE}_${LANE_VERSION//[^A-Za-z0-9.-]/_}"
-	with_lock "src-$LANE_PACKAGE" _lane_extract "$LANE_SRC" || exit 1
+	_lane_source
 	LANE_KREL=$krel LANE_VERSION=$kver
 	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
 	local d="$HMM_MOCK_CACHE/stock/$LANE_KREL-$tag-r$STOCK_RECIPE"
@@ -270,7 +301,8 @@ _stock_prepare() {
 	LANE_BUILD_SECONDS_FILE=$d/.build-seconds
 }
 
-# Prepare lane $1. Sets:
+# Prepare lane $1. Dies (exits) if it cannot; see lane_try. Sets what
+# lane_load sets (LANE_KIND, LANE_SKIPS_FILES, LANE_ENV_FILES, ...) and:
 #   LANE_SRC      kernel source tree (the kselftest harness, checkpatch)
 #   LANE_BUILD    Kbuild tree to build modules against (Module.symvers)
 #   LANE_KREL     uname -r of the lane kernel
@@ -285,7 +317,7 @@ lane_prepare() {
 		return
 	fi
 	need_packages $HOST_PACKAGES
-	_lane_fetch_source
+	_lane_source
 	local f
 	LANE_FRAGMENT_FILES=()
 	for f in $LANE_FRAGMENTS; do
@@ -293,8 +325,6 @@ lane_prepare() {
 	done
 	# Debian versions carry '~' and '+', which make and Kbuild dislike in paths.
 	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
-	LANE_SRC="$HMM_MOCK_CACHE/src/${LANE_PACKAGE}_$tag"
-	with_lock "src-$LANE_PACKAGE" _lane_extract "$LANE_SRC" || exit 1
 	local key
 	key=$( { echo "recipe $KERNEL_RECIPE"; gcc --version | head -n1;
 		 cat "${LANE_FRAGMENT_FILES[@]}"; } | sha256sum | cut -c1-12)
@@ -309,4 +339,15 @@ lane_prepare() {
 	LANE_MODDIR=$LANE_BUILD/modroot/lib/modules/$LANE_KREL
 	LANE_KEY=$(basename "$LANE_BUILD")
 	LANE_BUILD_SECONDS_FILE=$LANE_BUILD/.build-seconds
+}
+
+# lane_try LANE: lane_prepare LANE in a subshell, so that a lane which
+# cannot be prepared returns 1 (its error on stderr) instead of ending the
+# caller, who can then report it and go on; on success the caller gets the
+# LANE_* variables lane_prepare sets. Its output all goes to stderr.
+lane_try() {
+	local vars
+	vars=$(lane_prepare "$1" >&2 && declare -p "${!LANE@}" _apt_updated |
+		sed 's/^declare -/declare -g -/') || return 1
+	eval "$vars"
 }

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# Booting the test VM. Sourced after guest.sh.
+# Booting the test VM. Sourced after guest.sh; vm/peer sources it for the
+# memory layout below only, which upstream's test_hmm.ko is given too.
 
 # Guest physical layout: 3 GiB of RAM, of which 1 GiB at 1.5 GiB is kept
 # from the page allocator with memmap= and handed to the coherent devices,
