@@ -17,6 +17,7 @@ FIXTURE(node) {
 	int fd;
 	void *buf;
 	size_t page;
+	const char *skipped;	/* set when the setup skipped */
 };
 
 FIXTURE_VARIANT(node) {
@@ -30,15 +31,9 @@ FIXTURE_VARIANT_ADD(node, coherent1) { .id = HMM_MOCK_COHERENT1 };
 
 FIXTURE_SETUP(node)
 {
-	const char *why;
-	int err;
-
 	self->page = sysconf(_SC_PAGESIZE);
 	self->buf = MAP_FAILED;
-	self->fd = hmm_mock_open(variant->id, &why, &err);
-	if (self->fd < 0 && why)
-		SKIP(return, "%s", why);
-	ASSERT_GE(self->fd, 0) TH_LOG("open hmm_dmirror%d: %s", variant->id, strerror(-err));
+	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
 
 	self->buf = mmap(NULL, 4 * self->page, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -79,6 +74,7 @@ TEST_F(node, open_close_repeatedly)
 	struct stat st;
 	int i, fd;
 
+	SKIP_IF_SETUP_SKIPPED();
 	hmm_mock_node(node, sizeof(node), variant->id);
 	ASSERT_EQ(0, stat(node, &st));
 	ASSERT_TRUE(S_ISCHR(st.st_mode));
@@ -93,6 +89,7 @@ TEST_F(node, unknown_command_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	EXPECT_REJECTED(_IOWR('H', 0x3f, struct hmm_dmirror_cmd), cmd, -ENOTTY);
 	EXPECT_REJECTED(_IOWR(HMM_MOCK_IOC_TYPE, 0xff, struct hmm_dmirror_cmd), cmd, -ENOTTY);
 	EXPECT_REJECTED(_IO('H', 0x00), cmd, -ENOTTY);
@@ -102,6 +99,7 @@ TEST_F(node, command_with_wrong_size_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	/* Right type and number, but an argument size the ABI never had. */
 	EXPECT_REJECTED(_IOWR('H', 0x00, uint32_t), cmd, -ENOTTY);
 	EXPECT_REJECTED(_IOR('H', 0x02, struct hmm_dmirror_cmd), cmd, -ENOTTY);
@@ -111,6 +109,7 @@ TEST_F(node, unaligned_address_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	cmd.addr += 8;
 	EXPECT_REJECTED(HMM_DMIRROR_READ, cmd, -EINVAL);
 	EXPECT_REJECTED(HMM_DMIRROR_MIGRATE_TO_DEV, cmd, -EINVAL);
@@ -121,6 +120,7 @@ TEST_F(node, zero_pages_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	cmd.npages = 0;
 	EXPECT_REJECTED(HMM_DMIRROR_WRITE, cmd, -EINVAL);
 	EXPECT_REJECTED(HMM_DMIRROR_MIGRATE_TO_SYS, cmd, -EINVAL);
@@ -131,6 +131,7 @@ TEST_F(node, wrapping_or_oversized_range_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	/* addr + npages * page wraps around zero. */
 	cmd.npages = UINT64_MAX / self->page;
 	EXPECT_REJECTED(HMM_DMIRROR_MIGRATE_TO_DEV, cmd, -EINVAL);
@@ -147,6 +148,7 @@ TEST_F(node, wrapping_or_oversized_range_rejected)
 
 TEST_F(node, bad_command_pointer_rejected)
 {
+	SKIP_IF_SETUP_SKIPPED();
 	EXPECT_EQ(-EFAULT, hmm_mock_ioctl(self->fd, HMM_DMIRROR_READ, NULL));
 	EXPECT_EQ(-EFAULT, hmm_mock_ioctl(self->fd, HMM_DMIRROR_RELEASE,
 					  (struct hmm_dmirror_cmd *)(uintptr_t)8));
@@ -156,6 +158,7 @@ TEST_F(node, kernel_buffer_pointer_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	cmd.ptr = 0xffff888000000000ULL;	/* x86-64 direct map */
 	EXPECT_REJECTED(HMM_DMIRROR_READ, cmd, -EFAULT);
 	EXPECT_REJECTED(HMM_DMIRROR_WRITE, cmd, -EFAULT);
@@ -166,6 +169,7 @@ TEST_F(node, unknown_flags_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
 
+	SKIP_IF_SETUP_SKIPPED();
 	cmd.npages = HMM_DMIRROR_FLAG_FAIL_ALLOC << 1;
 	EXPECT_REJECTED(HMM_DMIRROR_FLAGS, cmd, -EINVAL);
 }
@@ -173,9 +177,9 @@ TEST_F(node, unknown_flags_rejected)
 TEST_F(node, use_from_other_process_rejected)
 {
 	struct hmm_dmirror_cmd cmd = valid_cmd(self);
-	int status;
 	pid_t pid;
 
+	SKIP_IF_SETUP_SKIPPED();
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
@@ -185,17 +189,16 @@ TEST_F(node, use_from_other_process_rejected)
 
 		_exit(ret == -EPERM && !memcmp(&before, &cmd, sizeof(cmd)) ? 0 : 1);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_CHILD_OK(pid);
 }
 
 TEST_F(node, stats_balance_and_work_from_any_process)
 {
-	struct hmm_mock_stats st = hmm_mock_stats(self->fd);
-	int status;
+	struct hmm_mock_stats st;
 	pid_t pid;
 
+	SKIP_IF_SETUP_SKIPPED();
+	st = hmm_mock_stats(self->fd);
 	EXPECT_EQ(st.pages_total, st.pages_free + st.pages_in_use);
 	pid = fork();
 	ASSERT_GE(pid, 0);
@@ -206,13 +209,12 @@ TEST_F(node, stats_balance_and_work_from_any_process)
 		_exit(ioctl(self->fd, HMM_MOCK_STATS, &child) ? 1 :
 		      child.pages_total != child.pages_free + child.pages_in_use);
 	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_CHILD_OK(pid);
 }
 
 TEST_F(node, stats_to_bad_pointer_rejected)
 {
+	SKIP_IF_SETUP_SKIPPED();
 	EXPECT_EQ(-1, ioctl(self->fd, HMM_MOCK_STATS, NULL));
 	EXPECT_EQ(EFAULT, errno);
 	EXPECT_EQ(-1, ioctl(self->fd, HMM_MOCK_STATS, (void *)0xffff888000000000ULL));

@@ -124,8 +124,7 @@ TEST(rmmod_after_close_with_child_mapping_keeps_child_data)
 	char args[512], cmdline[700];
 	struct placed priv;
 	size_t len = 16 * sysconf(_SC_PAGESIZE);
-	int go[2], status = 0, ret;
-	char c = 0;
+	int go, ret;
 	pid_t pid;
 
 	if (access(MODULE_FILE, R_OK))
@@ -136,25 +135,15 @@ TEST(rmmod_after_close_with_child_mapping_keeps_child_data)
 	if (ret > 0)
 		ret = place_on_device(HMM_MOCK_COHERENT0, len, 227, &priv);
 	ASSERT_EQ(0, ret);
-	ASSERT_EQ(0, pipe(go));
 
-	pid = fork();
+	/* The child checks its data after the parent unloaded the module. */
+	pid = hmm_mock_fork_checker(priv.p, priv.len, priv.seed, &go);
 	ASSERT_GE(pid, 0);
-	if (!pid) {
-		close(go[1]);
-		/* Parent unloads the module in between. */
-		if (read(go[0], &c, 1) != 1)
-			_exit(3);
-		_exit(hmm_mock_check(priv.p, priv.len, priv.seed) == -1 ? 0 : 1);
-	}
-	close(go[0]);
 	ASSERT_EQ(0, munmap(priv.p, priv.len));	/* only the child maps it now */
 	EXPECT_EQ(0, system("rmmod hmm_mock"));
 	/* No assertion may stop the test before the module is back. */
-	EXPECT_EQ(1, write(go[1], &c, 1));
-	EXPECT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
 
 	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
 	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the hmm-mock test programs. Include after
- * kselftest_harness.h.
+ * kselftest_harness.h: the macros use its SKIP, ASSERT and EXPECT.
  */
 #ifndef _HMM_MOCK_TEST_H
 #define _HMM_MOCK_TEST_H
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uapi/hmm_mock.h>
 
@@ -20,6 +23,8 @@
 #define HMM_MOCK_PRIVATE1	1
 #define HMM_MOCK_COHERENT0	2
 #define HMM_MOCK_COHERENT1	3
+
+#define TWO_MB			(2UL << 20)
 
 static inline void hmm_mock_node(char *buf, size_t len, int id)
 {
@@ -55,6 +60,34 @@ static inline int hmm_mock_open(int id, const char **why, int *err)
 	return -1;
 }
 
+/*
+ * Opens device @id into @fd for a FIXTURE_SETUP or a test body. A node
+ * that is absent for a logged reason SKIPs (the lane's skip list matches
+ * the reason); any other failure fails. @skipped, a const char * lvalue,
+ * gets the reason or NULL, for SKIP_IF_SETUP_SKIPPED().
+ */
+#define HMM_MOCK_OPEN_OR_SKIP(fd, id, skipped) do {				\
+	const char *_why;							\
+	int _err;								\
+										\
+	(fd) = hmm_mock_open(id, &_why, &_err);					\
+	(skipped) = _why;							\
+	if ((fd) < 0 && _why)							\
+		SKIP(return, "%s", _why);					\
+	ASSERT_GE((fd), 0) TH_LOG("open hmm_dmirror%d: %s", (id), strerror(-_err)); \
+} while (0)
+
+/*
+ * The first statement of every TEST_F whose FIXTURE_SETUP can SKIP: older
+ * kselftest harnesses (6.1) run the test body after a SKIP in the setup,
+ * on a fixture that was never set up. The fixture keeps the setup's reason
+ * in self->skipped, so that the test skips again with the same reason.
+ */
+#define SKIP_IF_SETUP_SKIPPED() do {						\
+	if (self->skipped)							\
+		SKIP(return, "%s", self->skipped);				\
+} while (0)
+
 /* ioctl() that returns -errno instead of -1. */
 static inline int hmm_mock_ioctl(int fd, unsigned long op, struct hmm_dmirror_cmd *cmd)
 {
@@ -84,16 +117,20 @@ static inline int hmm_mock_cmd(int fd, unsigned long op, void *addr, void *ptr,
 	return ret;
 }
 
-/* Device counters; aborts the test program on failure (a driver bug). */
-static inline struct hmm_mock_stats hmm_mock_stats(int fd)
-{
-	struct hmm_mock_stats st;
-
-	memset(&st, 0xff, sizeof(st));
-	if (ioctl(fd, HMM_MOCK_STATS, &st))
-		memset(&st, 0xff, sizeof(st));
-	return st;
-}
+/*
+ * The device's counters, as an expression; ASSERTs that HMM_MOCK_STATS
+ * worked (its failing is a driver bug). A macro for the ASSERT: counters
+ * made up on failure could make two readings agree by accident. For test
+ * and setup bodies only, and, where the setup can skip, only after
+ * SKIP_IF_SETUP_SKIPPED().
+ */
+#define hmm_mock_stats(fd) ({							\
+	struct hmm_mock_stats _st;						\
+	int _ret = ioctl(fd, HMM_MOCK_STATS, &_st) ? errno : 0;			\
+										\
+	ASSERT_EQ(0, _ret) TH_LOG("HMM_MOCK_STATS: %s", strerror(_ret));	\
+	_st;									\
+})
 
 /* Writes the pattern seed, seed + 1, ... as ints over @len bytes. */
 static inline void hmm_mock_fill(void *p, size_t len, int seed)
@@ -115,6 +152,86 @@ static inline long hmm_mock_check(const void *p, size_t len, int seed)
 		if (v[i] != seed + (int)i)
 			return (long)i;
 	return -1;
+}
+
+/* The SNAPSHOT protection byte of device memory of the given kind. */
+static inline unsigned char hmm_mock_local_prot(bool coherent)
+{
+	return coherent ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
+			  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
+}
+
+/*
+ * Every byte of a SNAPSHOT of @n pages at @p equals @want. One EXPECT over
+ * the whole range that names the first page that differs, rather than one
+ * report a page.
+ */
+#define EXPECT_SNAPSHOT(fd, p, n, want) do {					\
+	unsigned long _n = (n), _i;						\
+	unsigned char _want = (want), *_m = malloc(_n);				\
+										\
+	ASSERT_NE(NULL, _m);							\
+	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_SNAPSHOT, p, _m, _n, NULL));	\
+	for (_i = 0; _i < _n && _m[_i] == _want; _i++)				\
+		;								\
+	EXPECT_EQ(_n, _i) TH_LOG("page %lu: 0x%02x, want 0x%02x", _i,		\
+				 _i < _n ? _m[_i] : 0, _want);			\
+	free(_m);								\
+} while (0)
+
+/*
+ * Reaps child @pid and expects it to have exited with status 0. A child
+ * reports what it checked through its exit status (the harness's
+ * assertions would report from the wrong process), each failed check with
+ * its own status. EXPECTs only, so that a test that must restore something
+ * afterwards (the module, in hmm_mock_teardown) still does.
+ */
+#define EXPECT_CHILD_OK(pid) do {						\
+	int _status = 0;							\
+										\
+	EXPECT_EQ((pid), waitpid((pid), &_status, 0));				\
+	EXPECT_TRUE(WIFEXITED(_status)) TH_LOG("killed by signal %d", WTERMSIG(_status)); \
+	EXPECT_EQ(0, WEXITSTATUS(_status));					\
+} while (0)
+
+/*
+ * Forks a child that waits for hmm_mock_go(*@go) and then checks that @len
+ * bytes at @p hold pattern @seed: exit status 0 if they do, 1 if not, 3 if
+ * the parent closed *@go without a go. The pipe, never a sleep, orders the
+ * child's check after whatever the parent does in between. Returns the
+ * child's pid, or -1.
+ */
+static inline pid_t hmm_mock_fork_checker(const void *p, size_t len, int seed, int *go)
+{
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(fds))
+		return -1;
+	pid = fork();
+	if (!pid) {
+		close(fds[1]);
+		if (read(fds[0], &c, 1) != 1)
+			_exit(3);
+		_exit(hmm_mock_check(p, len, seed) == -1 ? 0 : 1);
+	}
+	close(fds[0]);
+	if (pid < 0)
+		close(fds[1]);
+	else
+		*go = fds[1];
+	return pid;
+}
+
+/* Lets the child of hmm_mock_fork_checker() check. Returns 0, or -1. */
+static inline int hmm_mock_go(int go)
+{
+	char c = 0;
+	int ret = write(go, &c, 1) == 1 ? 0 : -1;
+
+	close(go);
+	return ret;
 }
 
 #endif /* _HMM_MOCK_TEST_H */

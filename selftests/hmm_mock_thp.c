@@ -15,15 +15,13 @@
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
 
-#define TWO_MB		(2UL << 20)
-
 FIXTURE(thp) {
 	int fd;
 	size_t page;
 	unsigned long npages;	/* pages in a PMD */
 	void *map;		/* the mapping, twice the size of a PMD */
 	char *thp;		/* its PMD-aligned half */
-	const char *why;	/* set when the setup skipped */
+	const char *skipped;	/* set when the setup skipped */
 };
 
 FIXTURE_VARIANT(thp) {
@@ -36,33 +34,24 @@ FIXTURE_VARIANT_ADD(thp, coherent) { .id = 2, .coherent = true };
 
 static unsigned char local_prot(const FIXTURE_VARIANT(thp) *variant)
 {
-	return variant->coherent ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL :
-				   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL;
+	return hmm_mock_local_prot(variant->coherent);
 }
 
 FIXTURE_SETUP(thp)
 {
 	struct hmm_mock_stats st;
-	const char *why;
-	int err;
 
 	self->page = sysconf(_SC_PAGESIZE);
 	self->npages = TWO_MB / self->page;
 	self->map = MAP_FAILED;
-	self->why = NULL;
-	self->fd = hmm_mock_open(variant->id, &why, &err);
-	if (self->fd < 0 && why) {
-		self->why = why;
-		SKIP(return, "%s", why);
-	}
-	ASSERT_GE(self->fd, 0) TH_LOG("open hmm_dmirror%d: %s", variant->id, strerror(-err));
+	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
 	st = hmm_mock_stats(self->fd);
-	if (!st.large_folio_pages)
-		self->why = variant->coherent ?
+	if (!st.large_folio_pages) {
+		self->skipped = variant->coherent ?
 			"no large device-coherent folios: the kernel does not migrate huge coherent mappings back" :
 			"kernel without large device-private folios";
-	if (self->why)
-		SKIP(return, "%s", self->why);
+		SKIP(return, "%s", self->skipped);
+	}
 	ASSERT_EQ(self->npages, st.large_folio_pages);
 
 	self->map = mmap(NULL, 2 * TWO_MB, PROT_READ | PROT_WRITE,
@@ -79,30 +68,6 @@ FIXTURE_TEARDOWN(thp)
 	if (self->fd >= 0)
 		close(self->fd);
 }
-
-/*
- * Older kselftest harnesses run the test body after a SKIP in the setup:
- * every test starts with this.
- */
-#define REQUIRE_LARGE_FOLIOS() do {						\
-	if (self->why)								\
-		SKIP(return, "%s", self->why);					\
-} while (0)
-
-/* SNAPSHOT of @n pages at @p; every byte must equal @want. */
-#define EXPECT_ALL_PROT(fd, p, n, want) do {					\
-	unsigned char *_m = malloc(n);						\
-	unsigned long _i;							\
-										\
-	ASSERT_NE(NULL, _m);							\
-	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_SNAPSHOT, p, _m, n, NULL));	\
-	for (_i = 0; _i < (n); _i++)						\
-		if (_m[_i] != (want))						\
-			break;							\
-	EXPECT_EQ(n, _i) TH_LOG("page %lu: 0x%x, want 0x%x", _i,		\
-				_i < (n) ? _m[_i] : 0, (unsigned int)(want));	\
-	free(_m);								\
-} while (0)
 
 /* Fills the THP with pattern @seed and checks the kernel made it a THP. */
 static int make_thp(int fd, char *thp, unsigned long npages, int seed)
@@ -137,12 +102,12 @@ TEST_F(thp, thp_migrates_as_one_huge_device_page)
 	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 201));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
 	st1 = hmm_mock_stats(self->fd);
-	EXPECT_ALL_PROT(self->fd, self->thp, self->npages,
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
 	EXPECT_EQ(st0.large_allocs + 1, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use + self->npages, st1.pages_in_use);
@@ -156,12 +121,12 @@ TEST_F(thp, migrate_to_sys_brings_back_a_thp)
 	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 203));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
 	EXPECT_EQ((long)self->npages, to_system(self->fd, self->thp, self->npages));
-	EXPECT_ALL_PROT(self->fd, self->thp, self->npages,
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 203));
 	st1 = hmm_mock_stats(self->fd);
@@ -176,7 +141,7 @@ TEST_F(thp, cpu_fault_brings_back_a_thp)
 	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 205));
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
 	st0 = hmm_mock_stats(self->fd);
@@ -185,7 +150,7 @@ TEST_F(thp, cpu_fault_brings_back_a_thp)
 	st1 = hmm_mock_stats(self->fd);
 	EXPECT_EQ(st0.cpu_faults + 1, st1.cpu_faults);
 	EXPECT_EQ(st0.pages_in_use - self->npages, st1.pages_in_use);
-	EXPECT_ALL_PROT(self->fd, self->thp, self->npages,
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 205));
 	free(buf);
@@ -197,14 +162,14 @@ TEST_F(thp, partial_munmap_splits_and_keeps_the_rest)
 	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 207));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
 	ASSERT_EQ(0, munmap(self->thp, TWO_MB / 2));
 
 	/* The rest stays on the device, now mapped page by page. */
-	EXPECT_ALL_PROT(self->fd, self->thp + TWO_MB / 2, half,
+	EXPECT_SNAPSHOT(self->fd, self->thp + TWO_MB / 2, half,
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ((long)half, to_system(self->fd, self->thp + TWO_MB / 2, half));
 	EXPECT_EQ(-1, hmm_mock_check(self->thp + TWO_MB / 2, TWO_MB / 2,
@@ -223,7 +188,7 @@ TEST_F(thp, fail_alloc_falls_back_to_single_device_pages)
 	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 209));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
@@ -232,7 +197,7 @@ TEST_F(thp, fail_alloc_falls_back_to_single_device_pages)
 	st1 = hmm_mock_stats(self->fd);
 	EXPECT_EQ(st0.large_allocs, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use + self->npages, st1.pages_in_use);
-	EXPECT_ALL_PROT(self->fd, self->thp, self->npages,
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 209));
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 209));
@@ -244,14 +209,14 @@ TEST_F(thp, fail_alloc_on_return_falls_back_to_single_pages)
 	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 211));
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
 	EXPECT_EQ((long)self->npages, to_system(self->fd, self->thp, self->npages));
-	EXPECT_ALL_PROT(self->fd, self->thp, self->npages, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 211));
 	/* The kernel split the device folio to move it page by page. */
 	st1 = hmm_mock_stats(self->fd);
@@ -263,27 +228,22 @@ TEST_F(thp, fail_alloc_on_return_falls_back_to_single_pages)
 TEST_F(thp, fork_child_keeps_data_after_parent_fault)
 {
 	void *buf = malloc(TWO_MB);
-	int status;
 	pid_t pid;
+	int go;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 213));
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
 
-	pid = fork();
+	/* The child checks the data it shares after the parent's fault. */
+	pid = hmm_mock_fork_checker(self->thp, TWO_MB, 213, &go);
 	ASSERT_GE(pid, 0);
-	if (!pid) {
-		/* Wait for the parent's fault, then check the data it shared. */
-		usleep(200000);
-		_exit(hmm_mock_check(self->thp, TWO_MB, 213) == -1 ? 0 : 12);
-	}
 
 	/* The parent faults one byte back while the child still maps it. */
 	EXPECT_EQ(213, ((int *)self->thp)[0]);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 213));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 213));
 	free(buf);
 }
@@ -294,7 +254,7 @@ TEST_F(thp, round_trips_keep_free_lists_balanced)
 	struct hmm_mock_stats st0, st1;
 	int i;
 
-	REQUIRE_LARGE_FOLIOS();
+	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 215));
 	/* The first trip may add device memory; later ones must not. */
 	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
@@ -317,7 +277,7 @@ TEST_F(thp, round_trips_keep_free_lists_balanced)
 	EXPECT_EQ(st0.large_allocs + 8, st1.large_allocs);
 	EXPECT_EQ(st0.page_frees + 8, st1.page_frees);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 215));
-	EXPECT_ALL_PROT(self->fd, self->thp, self->npages,
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
 	free(buf);
 }

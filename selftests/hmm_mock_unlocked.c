@@ -28,6 +28,7 @@ FIXTURE(unlocked) {
 	pthread_t handler;
 	bool handler_running;
 	unsigned int served;
+	const char *skipped;	/* set when the setup skipped */
 };
 
 FIXTURE_VARIANT(unlocked) {
@@ -80,18 +81,13 @@ FIXTURE_SETUP(unlocked)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
-	const char *why;
-	int err;
 
 	self->page = sysconf(_SC_PAGESIZE);
 	self->uffd = -1;
 	self->p = MAP_FAILED;
 	self->buf = NULL;
 	self->handler_running = false;
-	self->fd = hmm_mock_open(variant->id, &why, &err);
-	if (self->fd < 0 && why)
-		SKIP(return, "%s", why);
-	ASSERT_GE(self->fd, 0) TH_LOG("open hmm_dmirror%d: %s", variant->id, strerror(-err));
+	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
 
 	self->buf = malloc(NPAGES * self->page);
 	ASSERT_NE(NULL, self->buf);
@@ -127,6 +123,7 @@ TEST_F(unlocked, read_unlocked_is_served_by_userfaultfd)
 	unsigned long i;
 	int ret;
 
+	SKIP_IF_SETUP_SKIPPED();
 	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_READ_UNLOCKED, self->p, self->buf, NPAGES, &cmd);
 	if (ret == -ENOTTY)
 		SKIP(return, "kernel without unlocked hmm_range_fault: READ_UNLOCKED is -ENOTTY");
@@ -148,8 +145,10 @@ TEST_F(unlocked, read_unlocked_rejects_unaligned_range)
 		.ptr = (uintptr_t)self->buf,
 		.npages = NPAGES,
 	};
-	int ret = hmm_mock_ioctl(self->fd, HMM_DMIRROR_READ_UNLOCKED, &cmd);
+	int ret;
 
+	SKIP_IF_SETUP_SKIPPED();
+	ret = hmm_mock_ioctl(self->fd, HMM_DMIRROR_READ_UNLOCKED, &cmd);
 	if (ret == -ENOTTY)
 		SKIP(return, "kernel without unlocked hmm_range_fault: READ_UNLOCKED is -ENOTTY");
 	EXPECT_EQ(-EINVAL, ret);

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device-exclusive access (HMM_DMIRROR_EXCLUSIVE): CPU access revokes it,
+ * mprotect and fork end it, an unmapped range fails, and transparent huge
+ * pages behave as the lane declares.
+ * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
+ * device-coherent memory.
+ */
+#include <stdlib.h>
+
+#include "kselftest_harness.h"
+#include "hmm_mock_test.h"
+#include "hmm_mock_mem.h"
+
+/*
+ * Device-exclusive entries exist only in kernels built with
+ * CONFIG_DEVICE_PRIVATE; elsewhere EXCLUSIVE is -EOPNOTSUPP.
+ */
+static bool kernel_has_exclusive(int fd, size_t page)
+{
+	void *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool has;
+
+	if (p == MAP_FAILED)
+		return true;	/* let the test itself fail */
+	memset(p, 1, page);
+	has = hmm_mock_cmd(fd, HMM_DMIRROR_EXCLUSIVE, p, (char *)p + page, 1, NULL) != -EOPNOTSUPP;
+	munmap(p, 2 * page);
+	return has;
+}
+
+#define SKIP_WITHOUT_EXCLUSIVE() do {						\
+	if (!kernel_has_exclusive(self->fd, self->page))			\
+		SKIP(return, "kernel without device-exclusive entries (CONFIG_DEVICE_PRIVATE=n)"); \
+} while (0)
+
+TEST_F(mem, exclusive_access_is_revoked_by_cpu_write)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p, *buf;
+	struct hmm_dmirror_cmd cmd;
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	MAP_FILLED(p, buf, len, 83);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 83));
+	EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+
+	hmm_mock_fill(p, len, 89);
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 89));
+	free(buf);
+}
+
+TEST_F(mem, exclusive_then_read_only_blocks_device_write)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	MAP_FILLED(p, buf, len, 97);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL));
+	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	hmm_mock_fill(buf, len, 101);
+	EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 97));
+	free(buf);
+}
+
+TEST_F(mem, exclusive_then_fork_gives_child_its_own_copy)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p, *buf;
+	pid_t pid;
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	MAP_FILLED(p, buf, len, 103);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)
+		_exit(child_reads_then_writes(p, len, 103, 107));
+	EXPECT_CHILD_OK(pid);
+	/* fork made the parent's pages ordinary again to share them. */
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 103));
+	free(buf);
+}
+
+TEST_F(mem, exclusive_on_unmapped_range_fails_efault)
+{
+	size_t len = 2 * self->page;
+	void *p = map_small(len), *buf = malloc(len);
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, munmap(p, len));
+	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, 2, NULL));
+	free(buf);
+}
+
+/*
+ * Exclusive access to pages of a transparent huge page. make_device_exclusive()
+ * handles large folios since its 6.15 rework; make_device_exclusive_range()
+ * before it refuses a PTE-mapped THP with -EBUSY. The other exclusive tests
+ * avoid THPs; this one pins the kernel's behaviour down: the lane declares it
+ * in HMM_MOCK_EXPECT_EXCLUSIVE_THP ("ok" or "ebusy") and the test holds the
+ * driver and kernel to it.
+ */
+TEST_F(mem, exclusive_on_thp_behaves_as_the_lane_declares)
+{
+	const char *expect = getenv("HMM_MOCK_EXPECT_EXCLUSIVE_THP");
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p = map_huge(), *buf = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m;
+	int ret;
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	if (!expect)
+		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_THP is not declared for this kernel");
+	ASSERT_NE(MAP_FAILED, p);
+	hmm_mock_fill(p, TWO_MB, 137);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, &m, 1, NULL));
+	if (!(m & HMM_DMIRROR_PROT_PMD))
+		SKIP(return, "no transparent huge page for the range (THP disabled)");
+
+	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd);
+	if (!strcmp(expect, "ebusy")) {
+		EXPECT_EQ(-EBUSY, ret);
+		EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	} else {
+		ASSERT_STREQ("ok", expect);
+		ASSERT_EQ(0, ret);
+		EXPECT_EQ(n, cmd.cpages);
+		EXPECT_EQ(-1, hmm_mock_check(buf, len, 137));
+		EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n,
+						NULL));
+	}
+	/* Either way the CPU sees its data, and takes its access back. */
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 137));
+	hmm_mock_fill(p, len, 139);
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	free(buf);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fork and copy-on-write with device memory: each process keeps its own
+ * data whether the pages were migrated before the fork or after it, and a
+ * device write after fork breaks the sharing for the caller only.
+ * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
+ * device-coherent memory.
+ */
+#include <stdlib.h>
+
+#include "kselftest_harness.h"
+#include "hmm_mock_test.h"
+#include "hmm_mock_mem.h"
+
+TEST_F(mem, fork_after_migration_gives_each_process_its_data)
+{
+	unsigned long n = 16;
+	size_t len = n * self->page;
+	void *p, *buf;
+	pid_t pid;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 51);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)
+		_exit(child_reads_then_writes(p, len, 51, 53));
+	EXPECT_CHILD_OK(pid);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 51));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 51));
+	free(buf);
+}
+
+TEST_F(mem, migrating_cow_shared_pages_leaves_other_process_alone)
+{
+	unsigned long n = 16;
+	size_t len = n * self->page;
+	void *p, *buf;
+	struct hmm_dmirror_cmd cmd;
+	pid_t pid;
+	int go;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 57);
+	/* The child checks its copy after the parent migrated and wrote its own. */
+	pid = hmm_mock_fork_checker(p, len, 57, &go);
+	ASSERT_GE(pid, 0);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	hmm_mock_fill(buf, len, 59);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 59));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+	free(buf);
+}
+
+TEST_F(mem, device_write_after_fork_breaks_sharing_for_caller_only)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p, *buf;
+	pid_t pid;
+	int go;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 163);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
+	pid = hmm_mock_fork_checker(p, len, 163, &go);
+	ASSERT_GE(pid, 0);
+	/* fork write-protected the pages: the device must not write the shared copy. */
+	hmm_mock_fill(buf, len, 167);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 167));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+	free(buf);
+}
+
+TEST_HARNESS_MAIN

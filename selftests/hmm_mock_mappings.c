@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What each kind of mapping does under migration and mirroring: the zero
+ * page, shared anonymous memory, shared and private file mappings,
+ * transparent huge pages, hugetlb, and a mapping of the device node.
+ * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
+ * device-coherent memory.
+ */
+#include <stdlib.h>
+
+#include "kselftest_harness.h"
+#include "hmm_mock_test.h"
+#include "hmm_mock_mem.h"
+
+/* A memfd of @len bytes holding pattern @seed, or -1. */
+static int make_file(size_t len, int seed)
+{
+	int fd = memfd_create("hmm-mock", 0);
+	void *data = malloc(len);
+
+	if (fd < 0 || !data)
+		return -1;
+	hmm_mock_fill(data, len, seed);
+	if (pwrite(fd, data, len, 0) != (ssize_t)len) {
+		close(fd);
+		fd = -1;
+	}
+	free(data);
+	return fd;
+}
+
+TEST_F(mem, read_only_zero_page_migrates_read_only)
+{
+	unsigned long n = 4;
+	size_t len = n * self->page;
+	char *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *buf = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	unsigned long i;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, READ_ONCE(p[i * self->page]));	/* maps the zero page */
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_READ);
+	EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	for (i = 0; i < len; i++)
+		ASSERT_EQ(0, p[i]);
+	free(buf);
+}
+
+TEST_F(mem, shared_anonymous_memory_stays_in_system_memory)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *buf = malloc(len);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_NE(MAP_FAILED, p);
+	hmm_mock_fill(p, len, 23);
+	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 23));
+	/* The device still reads it in place. */
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 23));
+	free(buf);
+}
+
+TEST_F(mem, shared_file_pages_are_mirrored_not_migrated)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	int file = make_file(len, 29);
+	void *buf = malloc(len);
+	void *p;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_GE(file, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 29));
+	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
+	hmm_mock_fill(buf, len, 37);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	ASSERT_EQ((ssize_t)len, pread(file, buf, len, 0));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 37));
+	close(file);
+	free(buf);
+}
+
+TEST_F(mem, private_file_mapping_migrates_its_copies_only)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	int file = make_file(len, 41);
+	void *buf = malloc(len);
+	struct hmm_dmirror_cmd cmd;
+	void *p;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_GE(file, 0);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	hmm_mock_fill(p, len, 43);	/* private copies of every page */
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 43));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 43));
+	ASSERT_EQ((ssize_t)len, pread(file, buf, len, 0));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 41));
+	close(file);
+	free(buf);
+}
+
+TEST_F(mem, thp_range_migrates_and_returns_intact)
+{
+	unsigned long n = TWO_MB / self->page;
+	void *p = map_huge(), *buf = malloc(TWO_MB);
+	struct hmm_dmirror_cmd cmd;
+	unsigned char m, huge = 0;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_NE(MAP_FAILED, p);
+	hmm_mock_fill(p, TWO_MB, 61);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, &m, 1, NULL));
+	if (!(m & HMM_DMIRROR_PROT_PMD))
+		SKIP(return, "no transparent huge page for the range (THP disabled)");
+	/* A device with large folios keeps the THP whole (hmm_mock_thp.c). */
+	if (hmm_mock_stats(self->fd).large_folio_pages)
+		huge = HMM_DMIRROR_PROT_PMD;
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 61));
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE | huge);
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 61));
+	free(buf);
+}
+
+TEST_F(mem, hugetlb_range_is_mirrored_but_not_migrated)
+{
+	unsigned long n = TWO_MB / self->page;
+	void *buf = malloc(TWO_MB);
+	struct hmm_dmirror_cmd cmd;
+	void *p;
+
+	SKIP_IF_SETUP_SKIPPED();
+	self->saved_hugepages = read_long(NR_HUGEPAGES);
+	if (self->saved_hugepages < 1)
+		write_long(NR_HUGEPAGES, 1);
+	p = mmap(NULL, TWO_MB, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (p == MAP_FAILED)
+		SKIP(return, "no 2 MiB hugetlb page available");
+	hmm_mock_fill(p, TWO_MB, 67);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 67));
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
+	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 67));
+	munmap(p, TWO_MB);
+	free(buf);
+}
+
+TEST_F(mem, device_node_mmap_gives_zeroed_copy_on_write_pages)
+{
+	unsigned long n = 4, i;
+	size_t len = n * self->page;
+	char *p;
+
+	SKIP_IF_SETUP_SKIPPED();
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_READ);
+	for (i = 0; i < len; i++)
+		ASSERT_EQ(0, p[i]);
+	hmm_mock_fill(p, len, 149);
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 149));
+	munmap(p, len);
+}
+
+TEST_HARNESS_MAIN

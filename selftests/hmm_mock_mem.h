@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The fixture of the device memory programs (hmm_mock_access, _migrate,
+ * _mappings, _fork, _exclusive, _evict, _accounting): every test runs once
+ * on device-private memory (devices 0 and 1) and once on device-coherent
+ * memory (devices 2 and 3), as mem.private.* and mem.coherent.*. Include
+ * after hmm_mock_test.h.
+ */
+#ifndef _HMM_MOCK_MEM_H
+#define _HMM_MOCK_MEM_H
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+#define READ_ONCE(x)	(*(const volatile typeof(x) *)&(x))
+#define DEVMEM_CAP	"/sys/module/hmm_mock/parameters/devmem_max_mb"
+#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+
+FIXTURE(mem) {
+	int fd;
+	int peer;		/* the other device of the same kind */
+	size_t page;
+	long saved_cap;		/* DEVMEM_CAP to restore, or -1 */
+	long saved_hugepages;	/* NR_HUGEPAGES to restore, or -1 */
+	const char *skipped;	/* set when the setup skipped */
+};
+
+FIXTURE_VARIANT(mem) {
+	int id;
+	int peer;
+	bool coherent;
+};
+
+FIXTURE_VARIANT_ADD(mem, private) { .id = 0, .peer = 1, .coherent = false };
+FIXTURE_VARIANT_ADD(mem, coherent) { .id = 2, .peer = 3, .coherent = true };
+
+FIXTURE_SETUP(mem)
+{
+	self->page = sysconf(_SC_PAGESIZE);
+	self->saved_cap = -1;
+	self->saved_hugepages = -1;
+	self->peer = -1;
+	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
+	HMM_MOCK_OPEN_OR_SKIP(self->peer, variant->peer, self->skipped);
+}
+
+static inline long read_long(const char *path)
+{
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static inline int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
+	return fclose(f) ? -1 : ret;
+}
+
+FIXTURE_TEARDOWN(mem)
+{
+	/* Global knobs a test changed go back even if it failed. */
+	if (self->saved_cap >= 0)
+		write_long(DEVMEM_CAP, self->saved_cap);
+	if (self->saved_hugepages >= 0)
+		write_long(NR_HUGEPAGES, self->saved_hugepages);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->peer >= 0)
+		close(self->peer);
+}
+
+/* Private anonymous memory in small pages. */
+static inline void *map_small(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+/*
+ * What most tests start from, after SKIP_IF_SETUP_SKIPPED(): @p gets @len
+ * bytes of private anonymous memory in small pages holding pattern @seed,
+ * @buf a buffer of the same size for the device's side of the data.
+ */
+#define MAP_FILLED(p, buf, len, seed) do {					\
+	(p) = map_small(len);							\
+	ASSERT_NE(MAP_FAILED, (void *)(p));					\
+	(buf) = malloc(len);							\
+	ASSERT_NE(NULL, (void *)(buf));						\
+	hmm_mock_fill((p), (len), (seed));					\
+} while (0)
+
+/* 2 MiB aligned private anonymous memory that asks for a THP. */
+static inline void *map_huge(void)
+{
+	char *p = mmap(NULL, 2 * TWO_MB, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *aligned;
+
+	if (p == MAP_FAILED)
+		return p;
+	aligned = (char *)(((uintptr_t)p + TWO_MB - 1) & ~(TWO_MB - 1));
+	madvise(aligned, TWO_MB, MADV_HUGEPAGE);
+	return aligned;
+}
+
+static inline unsigned char local_prot(const FIXTURE_VARIANT(mem) *variant)
+{
+	return hmm_mock_local_prot(variant->coherent);
+}
+
+/*
+ * Exit status of a fork child that finds pattern @seed at @p, writes
+ * pattern @next over it and reads that back: 0, or 1 or 2 for the check
+ * that failed.
+ */
+static inline int child_reads_then_writes(void *p, size_t len, int seed, int next)
+{
+	if (hmm_mock_check(p, len, seed) != -1)
+		return 1;
+	hmm_mock_fill(p, len, next);
+	return hmm_mock_check(p, len, next) == -1 ? 0 : 2;
+}
+
+#endif /* _HMM_MOCK_MEM_H */

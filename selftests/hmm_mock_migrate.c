@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Migration of private anonymous memory to device memory and back: by
+ * MIGRATE_TO_SYS and by CPU access, device access to migrated pages,
+ * ranges that cannot migrate, repeated round trips, and pages moving
+ * between the two devices of a kind.
+ * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
+ * device-coherent memory.
+ */
+#include <stdlib.h>
+
+#include "kselftest_harness.h"
+#include "hmm_mock_test.h"
+#include "hmm_mock_mem.h"
+
+TEST_F(mem, migrated_pages_return_on_cpu_access_with_data)
+{
+	unsigned long n = 64;
+	size_t len = n * self->page;
+	struct hmm_mock_stats st0, st1, st2;
+	struct hmm_dmirror_cmd cmd;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 11);
+	st0 = hmm_mock_stats(self->fd);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 11));
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	st1 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(st0.pages_in_use + n, st1.pages_in_use);
+
+	/* The CPU sees its data: private pages fault back, coherent ones stay. */
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 11));
+	st2 = hmm_mock_stats(self->fd);
+	if (variant->coherent) {
+		EXPECT_EQ(st1.cpu_faults, st2.cpu_faults);
+		EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	} else {
+		EXPECT_EQ(st1.cpu_faults + n, st2.cpu_faults);
+		EXPECT_EQ(st0.pages_in_use, st2.pages_in_use);
+		EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
+	}
+	free(buf);
+}
+
+TEST_F(mem, migrate_to_system_moves_every_page_back)
+{
+	unsigned long n = 64;
+	size_t len = n * self->page;
+	struct hmm_mock_stats st0, st1;
+	struct hmm_dmirror_cmd cmd;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 13);
+	st0 = hmm_mock_stats(self->fd);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	st1 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(st0.pages_in_use, st1.pages_in_use);
+	EXPECT_EQ(st0.page_frees + n, st1.page_frees);
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 13));
+
+	/* Nothing left to move. */
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
+	EXPECT_EQ(0UL, cmd.cpages);
+	free(buf);
+}
+
+TEST_F(mem, device_write_to_device_pages_is_seen_by_cpu)
+{
+	unsigned long n = 16;
+	size_t len = n * self->page;
+	struct hmm_dmirror_cmd cmd;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 17);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	hmm_mock_fill(buf, len, 21);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(0UL, cmd.faults);
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 21));
+	free(buf);
+}
+
+TEST_F(mem, device_read_of_device_pages_after_invalidation)
+{
+	unsigned long n = 16, i;
+	size_t len = n * self->page;
+	struct hmm_dmirror_cmd cmd;
+	unsigned char *m = malloc(n);
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 31);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	/* A protection change invalidates the device's mappings... */
+	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
+	ASSERT_EQ(0, mprotect(p, len, PROT_READ | PROT_WRITE));
+	/* ...and the device faults its own pages back in, without moving them. */
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(1UL, cmd.faults);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 31));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, n, NULL));
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(local_prot(variant), m[i] & 0xf0);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 31));
+	free(m);
+	free(buf);
+}
+
+TEST_F(mem, second_migration_keeps_pages_where_they_are)
+{
+	unsigned long n = 16;
+	size_t len = n * self->page;
+	struct hmm_mock_stats st0, st1;
+	struct hmm_dmirror_cmd cmd;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 19);
+	st0 = hmm_mock_stats(self->fd);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 19));
+	st1 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(st0.pages_in_use + n, st1.pages_in_use);
+	free(buf);
+}
+
+TEST_F(mem, untouched_range_migrates_as_zeroed_pages)
+{
+	unsigned long n = 8, i;
+	size_t len = n * self->page;
+	struct hmm_dmirror_cmd cmd;
+	char *p = map_small(len), *buf = malloc(len);
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_NE(MAP_FAILED, p);
+	memset(buf, 0x55, len);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	for (i = 0; i < len; i++) {
+		ASSERT_EQ(0, buf[i]);
+		ASSERT_EQ(0, p[i]);
+	}
+	free(buf);
+}
+
+TEST_F(mem, range_with_hole_is_einval_and_moves_nothing)
+{
+	size_t len = 3 * self->page;
+	char *p;
+	void *buf;
+	struct hmm_mock_stats st0, st1;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 47);
+	ASSERT_EQ(0, munmap(p + self->page, self->page));
+	st0 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 3, NULL));
+	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, 3, NULL));
+	st1 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(st0.pages_in_use, st1.pages_in_use);
+	EXPECT_SNAPSHOT(self->fd, p, 1, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_SNAPSHOT(self->fd, p + 2 * self->page, 1, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(p, self->page, 47));
+	free(buf);
+}
+
+TEST_F(mem, repeated_round_trips_keep_data)
+{
+	unsigned long n = 32;
+	size_t len = n * self->page;
+	int *p, round;
+	void *buf;
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 0);
+	for (round = 1; round <= 8; round++) {
+		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+		ASSERT_EQ(n, cmd.cpages);
+		for (i = 0; i < len / sizeof(int); i++)
+			p[i]++;
+		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, NULL));
+		ASSERT_EQ(-1, hmm_mock_check(p, len, round)) TH_LOG("round %d", round);
+	}
+	free(buf);
+}
+
+TEST_F(mem, pages_move_between_devices_through_system_memory)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p, *buf;
+	struct hmm_dmirror_cmd cmd;
+	unsigned char remote = variant->coherent ?
+		HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE :
+		HMM_DMIRROR_PROT_NONE;	/* another device's private memory is invisible */
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 73);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	/* The other device reads it wherever it is. */
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_READ, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 73));
+
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, NULL));
+	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_SNAPSHOT(self->peer, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	EXPECT_SNAPSHOT(self->fd, p, n, remote);
+
+	/* Reading through the first device again finds the same data. */
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 73));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 73));
+	free(buf);
+}
+
+TEST_F(mem, migrate_refuses_pages_of_the_other_device)
+{
+	unsigned long n = 4;
+	size_t len = n * self->page;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 79);
+	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	EXPECT_SNAPSHOT(self->peer, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 79));
+	free(buf);
+}
+
+TEST_F(mem, device_write_to_page_on_other_device_lands_in_cpu_memory)
+{
+	unsigned long n = 8;
+	size_t len = n * self->page;
+	void *p, *buf;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(p, buf, len, 151);
+	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	/* Private pages come back from the other device; coherent ones are written in place. */
+	hmm_mock_fill(buf, len, 157);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 157));
+	memset(buf, 0, len);
+	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_READ, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 157));
+	free(buf);
+}
+
+TEST_HARNESS_MAIN
