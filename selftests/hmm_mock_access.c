@@ -14,13 +14,10 @@
 
 TEST_F(mem, device_read_returns_cpu_data_with_one_fault)
 {
-	unsigned long n = 32;
-	size_t len = n * self->page;
 	struct hmm_dmirror_cmd cmd;
-	void *p, *buf;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 1);
+	MAP_FILLED(32, 1);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
 	EXPECT_EQ(1UL, cmd.faults);
@@ -32,18 +29,14 @@ TEST_F(mem, device_read_returns_cpu_data_with_one_fault)
 	EXPECT_EQ(n, cmd.cpages);
 	EXPECT_EQ(0UL, cmd.faults);
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 1));
-	free(buf);
 }
 
 TEST_F(mem, device_read_after_invalidation_sees_new_pages)
 {
-	unsigned long n = 16;
-	size_t len = n * self->page;
 	struct hmm_dmirror_cmd cmd;
-	void *p, *buf;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 1);
+	MAP_FILLED(16, 1);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 
 	/* Zapping the pages must drop the device's stale view of them. */
@@ -52,35 +45,26 @@ TEST_F(mem, device_read_after_invalidation_sees_new_pages)
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, &cmd));
 	EXPECT_EQ(1UL, cmd.faults);
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 7));
-	free(buf);
 }
 
 TEST_F(mem, device_write_reaches_cpu)
 {
-	unsigned long n = 16;
-	size_t len = n * self->page;
 	struct hmm_dmirror_cmd cmd;
-	void *p = map_small(len), *buf = malloc(len);
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_NE(MAP_FAILED, p);
+	MAP_RANGE(16);
 	memset(p, 0, len);
 	hmm_mock_fill(buf, len, 3);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
 	EXPECT_EQ(1UL, cmd.faults);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 3));
-	free(buf);
 }
 
 TEST_F(mem, device_write_to_read_only_mapping_is_eperm_and_changes_nothing)
 {
-	unsigned long n = 4;
-	size_t len = n * self->page;
-	void *p, *buf;
-
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 5);
+	MAP_FILLED(4, 5);
 	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
 	hmm_mock_fill(buf, len, 9);
 	EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
@@ -89,20 +73,18 @@ TEST_F(mem, device_write_to_read_only_mapping_is_eperm_and_changes_nothing)
 	/* Reading is still allowed. */
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 5));
-	free(buf);
 }
 
 TEST_F(mem, device_read_of_inaccessible_mapping_is_efault)
 {
-	size_t len = 2 * self->page;
-	void *buf = malloc(len);
-	void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p;
 
 	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(2);
+	p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, 2, NULL));
 	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 2, NULL));
-	free(buf);
 }
 
 TEST_HARNESS_MAIN

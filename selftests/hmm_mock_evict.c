@@ -57,45 +57,32 @@ static int gup_run(unsigned long op, void *p, size_t len, size_t page)
 
 TEST_F(mem, longterm_pin_moves_device_pages_to_system_memory)
 {
-	unsigned long n = 4;
-	size_t len = n * self->page;
-	void *p, *buf;
-
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 109);
+	MAP_FILLED(4, 109);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	GUP_OR_SKIP(PIN_LONGTERM_BENCHMARK, p, len);
 	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 109));
-	free(buf);
 }
 
 TEST_F(mem, short_term_gup_keeps_only_coherent_pages_on_device)
 {
-	unsigned long n = 4;
-	size_t len = n * self->page;
-	void *p, *buf;
-
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 113);
+	MAP_FILLED(4, 113);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	GUP_OR_SKIP(GUP_BASIC_TEST, p, len);
 	/* Private memory is not CPU addressable: GUP faults it back. */
 	EXPECT_SNAPSHOT(self->fd, p, n, variant->coherent ?
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 113));
-	free(buf);
 }
 
 TEST_F(mem, release_evicts_every_device_page_and_keeps_data)
 {
-	unsigned long n = 64;
-	size_t len = n * self->page;
-	void *p, *buf;
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 127);
+	MAP_FILLED(64, 127);
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_RELEASE, p, buf, n, NULL));
@@ -105,20 +92,16 @@ TEST_F(mem, release_evicts_every_device_page_and_keeps_data)
 	EXPECT_LE(st0.evicted + n, st1.evicted);
 	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 127));
-	free(buf);
 }
 
 TEST_F(mem, closing_last_file_evicts_device_memory_and_keeps_data)
 {
-	unsigned long n = 64;
-	size_t len = n * self->page;
-	void *p, *buf;
 	struct hmm_mock_stats st;
 	const char *why;
 	int err;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 131);
+	MAP_FILLED(64, 131);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	ASSERT_EQ(0, close(self->fd));
 	/* Not HMM_MOCK_OPEN_OR_SKIP(): the node was open a moment ago. */
@@ -128,7 +111,6 @@ TEST_F(mem, closing_last_file_evicts_device_memory_and_keeps_data)
 	EXPECT_EQ(0UL, st.pages_in_use);
 	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 131));
-	free(buf);
 }
 
 TEST_HARNESS_MAIN

@@ -36,14 +36,11 @@ static bool kernel_has_exclusive(int fd, size_t page)
 
 TEST_F(mem, exclusive_access_is_revoked_by_cpu_write)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p, *buf;
 	struct hmm_dmirror_cmd cmd;
 
 	SKIP_IF_SETUP_SKIPPED();
 	SKIP_WITHOUT_EXCLUSIVE();
-	MAP_FILLED(p, buf, len, 83);
+	MAP_FILLED(8, 83);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 83));
@@ -53,60 +50,40 @@ TEST_F(mem, exclusive_access_is_revoked_by_cpu_write)
 	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 89));
-	free(buf);
 }
 
 TEST_F(mem, exclusive_then_read_only_blocks_device_write)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p, *buf;
-
 	SKIP_IF_SETUP_SKIPPED();
 	SKIP_WITHOUT_EXCLUSIVE();
-	MAP_FILLED(p, buf, len, 97);
+	MAP_FILLED(8, 97);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL));
 	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
 	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
 	hmm_mock_fill(buf, len, 101);
 	EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 97));
-	free(buf);
 }
 
 TEST_F(mem, exclusive_then_fork_gives_child_its_own_copy)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p, *buf;
-	pid_t pid;
-
 	SKIP_IF_SETUP_SKIPPED();
 	SKIP_WITHOUT_EXCLUSIVE();
-	MAP_FILLED(p, buf, len, 103);
+	MAP_FILLED(8, 103);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL));
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (!pid)
-		_exit(child_reads_then_writes(p, len, 103, 107));
-	EXPECT_CHILD_OK(pid);
+	EXPECT_CHILD_READS_THEN_WRITES(p, len, 103, 107);
 	/* fork made the parent's pages ordinary again to share them. */
 	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 103));
-	free(buf);
 }
 
 TEST_F(mem, exclusive_on_unmapped_range_fails_efault)
 {
-	size_t len = 2 * self->page;
-	void *p = map_small(len), *buf = malloc(len);
-
 	SKIP_IF_SETUP_SKIPPED();
 	SKIP_WITHOUT_EXCLUSIVE();
-	ASSERT_NE(MAP_FAILED, p);
+	MAP_RANGE(2);
 	ASSERT_EQ(0, munmap(p, len));
 	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, 2, NULL));
-	free(buf);
 }
 
 /*
@@ -120,22 +97,16 @@ TEST_F(mem, exclusive_on_unmapped_range_fails_efault)
 TEST_F(mem, exclusive_on_thp_behaves_as_the_lane_declares)
 {
 	const char *expect = getenv("HMM_MOCK_EXPECT_EXCLUSIVE_THP");
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p = map_huge(), *buf = malloc(len);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m;
+	void *p;
 	int ret;
 
 	SKIP_IF_SETUP_SKIPPED();
 	SKIP_WITHOUT_EXCLUSIVE();
 	if (!expect)
 		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_THP is not declared for this kernel");
-	ASSERT_NE(MAP_FAILED, p);
-	hmm_mock_fill(p, TWO_MB, 137);
-	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, &m, 1, NULL));
-	if (!(m & HMM_DMIRROR_PROT_PMD))
-		SKIP(return, "no transparent huge page for the range (THP disabled)");
+	DEVICE_BUF(8);
+	MAP_THP_OR_SKIP(p, 137);
 
 	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd);
 	if (!strcmp(expect, "ebusy")) {
@@ -153,7 +124,6 @@ TEST_F(mem, exclusive_on_thp_behaves_as_the_lane_declares)
 	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 137));
 	hmm_mock_fill(p, len, 139);
 	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
-	free(buf);
 }
 
 TEST_HARNESS_MAIN

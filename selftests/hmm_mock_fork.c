@@ -14,36 +14,23 @@
 
 TEST_F(mem, fork_after_migration_gives_each_process_its_data)
 {
-	unsigned long n = 16;
-	size_t len = n * self->page;
-	void *p, *buf;
-	pid_t pid;
-
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 51);
+	MAP_FILLED(16, 51);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (!pid)
-		_exit(child_reads_then_writes(p, len, 51, 53));
-	EXPECT_CHILD_OK(pid);
+	EXPECT_CHILD_READS_THEN_WRITES(p, len, 51, 53);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 51));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 51));
-	free(buf);
 }
 
 TEST_F(mem, migrating_cow_shared_pages_leaves_other_process_alone)
 {
-	unsigned long n = 16;
-	size_t len = n * self->page;
-	void *p, *buf;
 	struct hmm_dmirror_cmd cmd;
 	pid_t pid;
 	int go;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 57);
+	MAP_FILLED(16, 57);
 	/* The child checks its copy after the parent migrated and wrote its own. */
 	pid = hmm_mock_fork_checker(p, len, 57, &go);
 	ASSERT_GE(pid, 0);
@@ -54,19 +41,15 @@ TEST_F(mem, migrating_cow_shared_pages_leaves_other_process_alone)
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 59));
 	ASSERT_EQ(0, hmm_mock_go(go));
 	EXPECT_CHILD_OK(pid);
-	free(buf);
 }
 
 TEST_F(mem, device_write_after_fork_breaks_sharing_for_caller_only)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p, *buf;
 	pid_t pid;
 	int go;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 163);
+	MAP_FILLED(8, 163);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	pid = hmm_mock_fork_checker(p, len, 163, &go);
 	ASSERT_GE(pid, 0);
@@ -76,7 +59,6 @@ TEST_F(mem, device_write_after_fork_breaks_sharing_for_caller_only)
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 167));
 	ASSERT_EQ(0, hmm_mock_go(go));
 	EXPECT_CHILD_OK(pid);
-	free(buf);
 }
 
 TEST_HARNESS_MAIN

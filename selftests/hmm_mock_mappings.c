@@ -29,16 +29,26 @@ static int make_file(size_t len, int seed)
 	return fd;
 }
 
+/*
+ * @p gets a @flags (MAP_SHARED or MAP_PRIVATE) mapping of @len bytes of a
+ * new memfd, @file, holding pattern @seed.
+ */
+#define MAP_MEMFD(p, file, len, seed, flags) do {				\
+	(file) = make_file(len, seed);						\
+	ASSERT_GE((file), 0);							\
+	(p) = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, file, 0);		\
+	ASSERT_NE(MAP_FAILED, (p));						\
+} while (0)
+
 TEST_F(mem, read_only_zero_page_migrates_read_only)
 {
-	unsigned long n = 4;
-	size_t len = n * self->page;
-	char *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *buf = malloc(len);
 	struct hmm_dmirror_cmd cmd;
 	unsigned long i;
+	char *p;
 
 	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(4);
+	p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, READ_ONCE(p[i * self->page]));	/* maps the zero page */
@@ -49,17 +59,15 @@ TEST_F(mem, read_only_zero_page_migrates_read_only)
 	EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
 	for (i = 0; i < len; i++)
 		ASSERT_EQ(0, p[i]);
-	free(buf);
 }
 
 TEST_F(mem, shared_anonymous_memory_stays_in_system_memory)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *buf = malloc(len);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *p;
 
 	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(8);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	hmm_mock_fill(p, len, 23);
 	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
@@ -68,21 +76,16 @@ TEST_F(mem, shared_anonymous_memory_stays_in_system_memory)
 	/* The device still reads it in place. */
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 23));
-	free(buf);
 }
 
 TEST_F(mem, shared_file_pages_are_mirrored_not_migrated)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	int file = make_file(len, 29);
-	void *buf = malloc(len);
 	void *p;
+	int file;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_GE(file, 0);
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
-	ASSERT_NE(MAP_FAILED, p);
+	DEVICE_BUF(8);
+	MAP_MEMFD(p, file, len, 29, MAP_SHARED);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 29));
 	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
@@ -92,22 +95,17 @@ TEST_F(mem, shared_file_pages_are_mirrored_not_migrated)
 	ASSERT_EQ((ssize_t)len, pread(file, buf, len, 0));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 37));
 	close(file);
-	free(buf);
 }
 
 TEST_F(mem, private_file_mapping_migrates_its_copies_only)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	int file = make_file(len, 41);
-	void *buf = malloc(len);
 	struct hmm_dmirror_cmd cmd;
 	void *p;
+	int file;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_GE(file, 0);
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
-	ASSERT_NE(MAP_FAILED, p);
+	DEVICE_BUF(8);
+	MAP_MEMFD(p, file, len, 41, MAP_PRIVATE);
 	hmm_mock_fill(p, len, 43);	/* private copies of every page */
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
@@ -116,22 +114,17 @@ TEST_F(mem, private_file_mapping_migrates_its_copies_only)
 	ASSERT_EQ((ssize_t)len, pread(file, buf, len, 0));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 41));
 	close(file);
-	free(buf);
 }
 
 TEST_F(mem, thp_range_migrates_and_returns_intact)
 {
-	unsigned long n = TWO_MB / self->page;
-	void *p = map_huge(), *buf = malloc(TWO_MB);
 	struct hmm_dmirror_cmd cmd;
-	unsigned char m, huge = 0;
+	unsigned char huge = 0;
+	void *p;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_NE(MAP_FAILED, p);
-	hmm_mock_fill(p, TWO_MB, 61);
-	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, &m, 1, NULL));
-	if (!(m & HMM_DMIRROR_PROT_PMD))
-		SKIP(return, "no transparent huge page for the range (THP disabled)");
+	DEVICE_BUF(TWO_MB / self->page);
+	MAP_THP_OR_SKIP(p, 61);
 	/* A device with large folios keeps the THP whole (hmm_mock_thp.c). */
 	if (hmm_mock_stats(self->fd).large_folio_pages)
 		huge = HMM_DMIRROR_PROT_PMD;
@@ -140,17 +133,15 @@ TEST_F(mem, thp_range_migrates_and_returns_intact)
 	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 61));
 	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE | huge);
 	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 61));
-	free(buf);
 }
 
 TEST_F(mem, hugetlb_range_is_mirrored_but_not_migrated)
 {
-	unsigned long n = TWO_MB / self->page;
-	void *buf = malloc(TWO_MB);
 	struct hmm_dmirror_cmd cmd;
 	void *p;
 
 	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(TWO_MB / self->page);
 	self->saved_hugepages = read_long(NR_HUGEPAGES);
 	if (self->saved_hugepages < 1)
 		write_long(NR_HUGEPAGES, 1);
@@ -166,7 +157,6 @@ TEST_F(mem, hugetlb_range_is_mirrored_but_not_migrated)
 	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 67));
 	munmap(p, TWO_MB);
-	free(buf);
 }
 
 TEST_F(mem, device_node_mmap_gives_zeroed_copy_on_write_pages)

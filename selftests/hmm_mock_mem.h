@@ -23,6 +23,7 @@ FIXTURE(mem) {
 	long saved_cap;		/* DEVMEM_CAP to restore, or -1 */
 	long saved_hugepages;	/* NR_HUGEPAGES to restore, or -1 */
 	const char *skipped;	/* set when the setup skipped */
+	char *buf;		/* DEVICE_BUF()'s buffer, freed by the teardown */
 };
 
 FIXTURE_VARIANT(mem) {
@@ -40,6 +41,7 @@ FIXTURE_SETUP(mem)
 	self->saved_cap = -1;
 	self->saved_hugepages = -1;
 	self->peer = -1;
+	self->buf = NULL;
 	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
 	HMM_MOCK_OPEN_OR_SKIP(self->peer, variant->peer, self->skipped);
 }
@@ -79,6 +81,7 @@ FIXTURE_TEARDOWN(mem)
 		close(self->fd);
 	if (self->peer >= 0)
 		close(self->peer);
+	free(self->buf);
 }
 
 /* Private anonymous memory in small pages. */
@@ -92,17 +95,33 @@ static inline void *map_small(size_t len)
 }
 
 /*
- * What most tests start from, after SKIP_IF_SETUP_SKIPPED(): @p gets @len
- * bytes of private anonymous memory in small pages holding pattern @seed,
- * @buf a buffer of the same size for the device's side of the data.
+ * What a test works on, declared by one of these, once a test, after
+ * SKIP_IF_SETUP_SKIPPED(). DEVICE_BUF(pages) declares
+ *	n	@pages, the number of pages;
+ *	len	their size in bytes;
+ *	buf	@len bytes for the device's side of the data, freed by the
+ *		teardown (so also when an ASSERT ends the test);
+ * MAP_RANGE(pages) declares these and
+ *	p	@len bytes of private anonymous memory in small pages;
+ * MAP_FILLED(pages, seed), what most tests start from, declares the same
+ * with p holding pattern @seed.
  */
-#define MAP_FILLED(p, buf, len, seed) do {					\
-	(p) = map_small(len);							\
-	ASSERT_NE(MAP_FAILED, (void *)(p));					\
-	(buf) = malloc(len);							\
-	ASSERT_NE(NULL, (void *)(buf));						\
-	hmm_mock_fill((p), (len), (seed));					\
-} while (0)
+#define DEVICE_BUF(pages)							\
+	const unsigned long n = (pages);					\
+	const size_t len = n * self->page;					\
+	char *const buf = self->buf = malloc(len);				\
+										\
+	ASSERT_NE(NULL, (void *)buf)
+
+#define MAP_RANGE(pages)							\
+	DEVICE_BUF(pages);							\
+	char *const p = map_small(len);						\
+										\
+	ASSERT_NE(MAP_FAILED, (void *)p)
+
+#define MAP_FILLED(pages, seed)							\
+	MAP_RANGE(pages);							\
+	hmm_mock_fill(p, len, seed)
 
 /* 2 MiB aligned private anonymous memory that asks for a THP. */
 static inline void *map_huge(void)
@@ -117,6 +136,21 @@ static inline void *map_huge(void)
 	madvise(aligned, TWO_MB, MADV_HUGEPAGE);
 	return aligned;
 }
+
+/*
+ * @p gets map_huge() memory holding pattern @seed; SKIPs where the kernel
+ * did not make it a transparent huge page.
+ */
+#define MAP_THP_OR_SKIP(p, seed) do {						\
+	unsigned char _prot;							\
+										\
+	(p) = map_huge();							\
+	ASSERT_NE(MAP_FAILED, (void *)(p));					\
+	hmm_mock_fill((p), TWO_MB, (seed));					\
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, (p), &_prot, 1, NULL)); \
+	if (!(_prot & HMM_DMIRROR_PROT_PMD))					\
+		SKIP(return, "no transparent huge page for the range (THP disabled)"); \
+} while (0)
 
 static inline unsigned char local_prot(const FIXTURE_VARIANT(mem) *variant)
 {
@@ -135,5 +169,15 @@ static inline int child_reads_then_writes(void *p, size_t len, int seed, int nex
 	hmm_mock_fill(p, len, next);
 	return hmm_mock_check(p, len, next) == -1 ? 0 : 2;
 }
+
+/* Forks a child_reads_then_writes() and expects it to succeed. */
+#define EXPECT_CHILD_READS_THEN_WRITES(p, len, seed, next) do {		\
+	pid_t _pid = fork();							\
+										\
+	ASSERT_GE(_pid, 0);							\
+	if (!_pid)								\
+		_exit(child_reads_then_writes((p), (len), (seed), (next)));	\
+	EXPECT_CHILD_OK(_pid);							\
+} while (0)
 
 #endif /* _HMM_MOCK_MEM_H */

@@ -15,14 +15,11 @@
 
 TEST_F(mem, migrated_pages_return_on_cpu_access_with_data)
 {
-	unsigned long n = 64;
-	size_t len = n * self->page;
 	struct hmm_mock_stats st0, st1, st2;
 	struct hmm_dmirror_cmd cmd;
-	void *p, *buf;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 11);
+	MAP_FILLED(64, 11);
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
@@ -42,19 +39,15 @@ TEST_F(mem, migrated_pages_return_on_cpu_access_with_data)
 		EXPECT_EQ(st0.pages_in_use, st2.pages_in_use);
 		EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	}
-	free(buf);
 }
 
 TEST_F(mem, migrate_to_system_moves_every_page_back)
 {
-	unsigned long n = 64;
-	size_t len = n * self->page;
 	struct hmm_mock_stats st0, st1;
 	struct hmm_dmirror_cmd cmd;
-	void *p, *buf;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 13);
+	MAP_FILLED(64, 13);
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
@@ -68,18 +61,14 @@ TEST_F(mem, migrate_to_system_moves_every_page_back)
 	/* Nothing left to move. */
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
 	EXPECT_EQ(0UL, cmd.cpages);
-	free(buf);
 }
 
 TEST_F(mem, device_write_to_device_pages_is_seen_by_cpu)
 {
-	unsigned long n = 16;
-	size_t len = n * self->page;
 	struct hmm_dmirror_cmd cmd;
-	void *p, *buf;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 17);
+	MAP_FILLED(16, 17);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	hmm_mock_fill(buf, len, 21);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, &cmd));
@@ -87,19 +76,17 @@ TEST_F(mem, device_write_to_device_pages_is_seen_by_cpu)
 	EXPECT_EQ(0UL, cmd.faults);
 	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 21));
-	free(buf);
 }
 
 TEST_F(mem, device_read_of_device_pages_after_invalidation)
 {
-	unsigned long n = 16, i;
-	size_t len = n * self->page;
 	struct hmm_dmirror_cmd cmd;
-	unsigned char *m = malloc(n);
-	void *p, *buf;
+	unsigned char *m;
+	unsigned long i;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 31);
+	MAP_FILLED(16, 31);
+	m = malloc(n);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	/* A protection change invalidates the device's mappings... */
 	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
@@ -115,19 +102,15 @@ TEST_F(mem, device_read_of_device_pages_after_invalidation)
 		EXPECT_EQ(local_prot(variant), m[i] & 0xf0);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 31));
 	free(m);
-	free(buf);
 }
 
 TEST_F(mem, second_migration_keeps_pages_where_they_are)
 {
-	unsigned long n = 16;
-	size_t len = n * self->page;
 	struct hmm_mock_stats st0, st1;
 	struct hmm_dmirror_cmd cmd;
-	void *p, *buf;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 19);
+	MAP_FILLED(16, 19);
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	memset(buf, 0, len);
@@ -136,18 +119,15 @@ TEST_F(mem, second_migration_keeps_pages_where_they_are)
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 19));
 	st1 = hmm_mock_stats(self->fd);
 	EXPECT_EQ(st0.pages_in_use + n, st1.pages_in_use);
-	free(buf);
 }
 
 TEST_F(mem, untouched_range_migrates_as_zeroed_pages)
 {
-	unsigned long n = 8, i;
-	size_t len = n * self->page;
 	struct hmm_dmirror_cmd cmd;
-	char *p = map_small(len), *buf = malloc(len);
+	unsigned long i;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_NE(MAP_FAILED, p);
+	MAP_RANGE(8);
 	memset(buf, 0x55, len);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
 	EXPECT_EQ(n, cmd.cpages);
@@ -156,18 +136,14 @@ TEST_F(mem, untouched_range_migrates_as_zeroed_pages)
 		ASSERT_EQ(0, buf[i]);
 		ASSERT_EQ(0, p[i]);
 	}
-	free(buf);
 }
 
 TEST_F(mem, range_with_hole_is_einval_and_moves_nothing)
 {
-	size_t len = 3 * self->page;
-	char *p;
-	void *buf;
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 47);
+	MAP_FILLED(3, 47);
 	ASSERT_EQ(0, munmap(p + self->page, self->page));
 	st0 = hmm_mock_stats(self->fd);
 	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 3, NULL));
@@ -177,43 +153,35 @@ TEST_F(mem, range_with_hole_is_einval_and_moves_nothing)
 	EXPECT_SNAPSHOT(self->fd, p, 1, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_SNAPSHOT(self->fd, p + 2 * self->page, 1, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, self->page, 47));
-	free(buf);
 }
 
 TEST_F(mem, repeated_round_trips_keep_data)
 {
-	unsigned long n = 32;
-	size_t len = n * self->page;
-	int *p, round;
-	void *buf;
 	struct hmm_dmirror_cmd cmd;
 	size_t i;
+	int round;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 0);
+	MAP_FILLED(32, 0);
 	for (round = 1; round <= 8; round++) {
 		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
 		ASSERT_EQ(n, cmd.cpages);
 		for (i = 0; i < len / sizeof(int); i++)
-			p[i]++;
+			((int *)p)[i]++;
 		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, NULL));
 		ASSERT_EQ(-1, hmm_mock_check(p, len, round)) TH_LOG("round %d", round);
 	}
-	free(buf);
 }
 
 TEST_F(mem, pages_move_between_devices_through_system_memory)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p, *buf;
 	struct hmm_dmirror_cmd cmd;
 	unsigned char remote = variant->coherent ?
 		HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE | HMM_DMIRROR_PROT_WRITE :
 		HMM_DMIRROR_PROT_NONE;	/* another device's private memory is invisible */
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 73);
+	MAP_FILLED(8, 73);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	/* The other device reads it wherever it is. */
 	memset(buf, 0, len);
@@ -232,32 +200,22 @@ TEST_F(mem, pages_move_between_devices_through_system_memory)
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 73));
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 73));
-	free(buf);
 }
 
 TEST_F(mem, migrate_refuses_pages_of_the_other_device)
 {
-	unsigned long n = 4;
-	size_t len = n * self->page;
-	void *p, *buf;
-
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 79);
+	MAP_FILLED(4, 79);
 	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	EXPECT_SNAPSHOT(self->peer, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 79));
-	free(buf);
 }
 
 TEST_F(mem, device_write_to_page_on_other_device_lands_in_cpu_memory)
 {
-	unsigned long n = 8;
-	size_t len = n * self->page;
-	void *p, *buf;
-
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(p, buf, len, 151);
+	MAP_FILLED(8, 151);
 	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	/* Private pages come back from the other device; coherent ones are written in place. */
 	hmm_mock_fill(buf, len, 157);
@@ -266,7 +224,6 @@ TEST_F(mem, device_write_to_page_on_other_device_lands_in_cpu_memory)
 	memset(buf, 0, len);
 	ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 157));
-	free(buf);
 }
 
 TEST_HARNESS_MAIN

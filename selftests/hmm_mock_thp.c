@@ -21,6 +21,7 @@ FIXTURE(thp) {
 	unsigned long npages;	/* pages in a PMD */
 	void *map;		/* the mapping, twice the size of a PMD */
 	char *thp;		/* its PMD-aligned half */
+	void *buf;		/* TWO_MB for the device's side of the data */
 	const char *skipped;	/* set when the setup skipped */
 };
 
@@ -44,6 +45,7 @@ FIXTURE_SETUP(thp)
 	self->page = sysconf(_SC_PAGESIZE);
 	self->npages = TWO_MB / self->page;
 	self->map = MAP_FAILED;
+	self->buf = NULL;
 	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
 	st = hmm_mock_stats(self->fd);
 	if (!st.large_folio_pages) {
@@ -59,32 +61,39 @@ FIXTURE_SETUP(thp)
 	ASSERT_NE(MAP_FAILED, self->map);
 	self->thp = (char *)(((uintptr_t)self->map + TWO_MB - 1) & ~(TWO_MB - 1));
 	ASSERT_EQ(0, madvise(self->thp, TWO_MB, MADV_HUGEPAGE));
+	self->buf = malloc(TWO_MB);
+	ASSERT_NE(NULL, self->buf);
 }
 
 FIXTURE_TEARDOWN(thp)
 {
 	if (self->map != MAP_FAILED)
 		munmap(self->map, 2 * TWO_MB);
+	free(self->buf);
 	if (self->fd >= 0)
 		close(self->fd);
 }
 
 /* Fills the THP with pattern @seed and checks the kernel made it a THP. */
-static int make_thp(int fd, char *thp, unsigned long npages, int seed)
+static int make_thp(FIXTURE_DATA(thp) *self, int seed)
 {
 	unsigned char prot;
 
-	hmm_mock_fill(thp, TWO_MB, seed);
-	if (hmm_mock_cmd(fd, HMM_DMIRROR_SNAPSHOT, thp, &prot, 1, NULL))
+	hmm_mock_fill(self->thp, TWO_MB, seed);
+	if (hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, self->thp, &prot, 1, NULL))
 		return -1;
 	return prot == (HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD) ? 0 : -1;
 }
 
-/* Migrates the THP to the device; returns the pages the driver reported. */
-static long to_device(int fd, char *thp, unsigned long npages, void *buf)
+/*
+ * Migrates the THP to the device, its data into self->buf; returns the
+ * pages the driver reported.
+ */
+static long to_device(FIXTURE_DATA(thp) *self)
 {
 	struct hmm_dmirror_cmd cmd;
-	int ret = hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, thp, buf, npages, &cmd);
+	int ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, self->thp, self->buf,
+			       self->npages, &cmd);
 
 	return ret ? ret : (long)cmd.cpages;
 }
@@ -99,32 +108,29 @@ static long to_system(int fd, char *thp, unsigned long npages)
 
 TEST_F(thp, thp_migrates_as_one_huge_device_page)
 {
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 201));
+	ASSERT_EQ(0, make_thp(self, 201));
 	st0 = hmm_mock_stats(self->fd);
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	st1 = hmm_mock_stats(self->fd);
 	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
 	EXPECT_EQ(st0.large_allocs + 1, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use + self->npages, st1.pages_in_use);
 	EXPECT_EQ(st1.pages_total, st1.pages_free + st1.pages_in_use);
-	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 201));
-	free(buf);
+	EXPECT_EQ(-1, hmm_mock_check(self->buf, TWO_MB, 201));
 }
 
 TEST_F(thp, migrate_to_sys_brings_back_a_thp)
 {
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 203));
+	ASSERT_EQ(0, make_thp(self, 203));
 	st0 = hmm_mock_stats(self->fd);
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	EXPECT_EQ((long)self->npages, to_system(self->fd, self->thp, self->npages));
 	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
@@ -133,17 +139,15 @@ TEST_F(thp, migrate_to_sys_brings_back_a_thp)
 	EXPECT_EQ(st0.large_allocs + 1, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use, st1.pages_in_use);
 	EXPECT_EQ(st0.page_frees + 1, st1.page_frees);
-	free(buf);
 }
 
 TEST_F(thp, cpu_fault_brings_back_a_thp)
 {
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 205));
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ(0, make_thp(self, 205));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	st0 = hmm_mock_stats(self->fd);
 	/* One CPU access in the middle moves the whole folio. */
 	EXPECT_EQ(205 + 4096, ((int *)self->thp)[4096]);
@@ -153,19 +157,17 @@ TEST_F(thp, cpu_fault_brings_back_a_thp)
 	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 205));
-	free(buf);
 }
 
 TEST_F(thp, partial_munmap_splits_and_keeps_the_rest)
 {
 	unsigned long half = self->npages / 2;
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 207));
+	ASSERT_EQ(0, make_thp(self, 207));
 	st0 = hmm_mock_stats(self->fd);
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	ASSERT_EQ(0, munmap(self->thp, TWO_MB / 2));
 
 	/* The rest stays on the device, now mapped page by page. */
@@ -180,38 +182,34 @@ TEST_F(thp, partial_munmap_splits_and_keeps_the_rest)
 	EXPECT_EQ(st0.pages_in_use, st1.pages_in_use);
 	EXPECT_EQ(st1.pages_total, st1.pages_free + st1.pages_in_use);
 	EXPECT_LE(st0.folio_splits + 1, st1.folio_splits);
-	free(buf);
 }
 
 TEST_F(thp, fail_alloc_falls_back_to_single_device_pages)
 {
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 209));
+	ASSERT_EQ(0, make_thp(self, 209));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	st1 = hmm_mock_stats(self->fd);
 	EXPECT_EQ(st0.large_allocs, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use + self->npages, st1.pages_in_use);
 	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
-	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 209));
+	EXPECT_EQ(-1, hmm_mock_check(self->buf, TWO_MB, 209));
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 209));
-	free(buf);
 }
 
 TEST_F(thp, fail_alloc_on_return_falls_back_to_single_pages)
 {
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 211));
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ(0, make_thp(self, 211));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	st0 = hmm_mock_stats(self->fd);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
@@ -222,18 +220,16 @@ TEST_F(thp, fail_alloc_on_return_falls_back_to_single_pages)
 	st1 = hmm_mock_stats(self->fd);
 	EXPECT_LE(st0.folio_splits + 1, st1.folio_splits);
 	EXPECT_EQ(st0.pages_in_use - self->npages, st1.pages_in_use);
-	free(buf);
 }
 
 TEST_F(thp, fork_child_keeps_data_after_parent_fault)
 {
-	void *buf = malloc(TWO_MB);
 	pid_t pid;
 	int go;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 213));
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ(0, make_thp(self, 213));
+	ASSERT_EQ((long)self->npages, to_device(self));
 
 	/* The child checks the data it shares after the parent's fault. */
 	pid = hmm_mock_fork_checker(self->thp, TWO_MB, 213, &go);
@@ -245,23 +241,21 @@ TEST_F(thp, fork_child_keeps_data_after_parent_fault)
 	ASSERT_EQ(0, hmm_mock_go(go));
 	EXPECT_CHILD_OK(pid);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 213));
-	free(buf);
 }
 
 TEST_F(thp, round_trips_keep_free_lists_balanced)
 {
-	void *buf = malloc(TWO_MB);
 	struct hmm_mock_stats st0, st1;
 	int i;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_EQ(0, make_thp(self->fd, self->thp, self->npages, 215));
+	ASSERT_EQ(0, make_thp(self, 215));
 	/* The first trip may add device memory; later ones must not. */
-	ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+	ASSERT_EQ((long)self->npages, to_device(self));
 	ASSERT_EQ((long)self->npages, to_system(self->fd, self->thp, self->npages));
 	st0 = hmm_mock_stats(self->fd);
 	for (i = 0; i < 8; i++) {
-		ASSERT_EQ((long)self->npages, to_device(self->fd, self->thp, self->npages, buf));
+		ASSERT_EQ((long)self->npages, to_device(self));
 		if (i & 1) {
 			ASSERT_EQ((long)self->npages,
 				  to_system(self->fd, self->thp, self->npages));
@@ -279,7 +273,6 @@ TEST_F(thp, round_trips_keep_free_lists_balanced)
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 215));
 	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
 			HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
-	free(buf);
 }
 
 TEST_HARNESS_MAIN
