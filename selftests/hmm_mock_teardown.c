@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <fcntl.h>
+#include <time.h>
 
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
@@ -147,6 +151,70 @@ TEST(rmmod_after_close_with_child_mapping_keeps_child_data)
 
 	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
 	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
+}
+
+/* rmmod, retried while the module is in use, for at most @seconds. */
+static int unload_within(int seconds)
+{
+	time_t end = time(NULL) + seconds;
+	int ret;
+
+	while ((ret = syscall(__NR_delete_module, "hmm_mock", O_NONBLOCK)) &&
+	       errno == EWOULDBLOCK && time(NULL) < end)
+		usleep(100 * 1000);
+	return ret ? -errno : 0;
+}
+
+/*
+ * A device page user space holds (here spliced into a pipe) cannot be
+ * evicted at the last close, and unload could not free it: the module
+ * stays in use and rmmod fails cleanly, with no WARN and no wait. Once
+ * the page is let go, eviction moves it back with its data and the
+ * module can go.
+ */
+TEST(rmmod_while_a_device_page_is_held_fails_until_it_is_let_go)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	char args[512], cmdline[700];
+	struct hmm_dmirror_cmd cmd;
+	int fd, err, pipefd[2];
+	struct iovec iov;
+	const char *why;
+	void *buf;
+	int *p;
+
+	if (access(MODULE_FILE, R_OK))
+		SKIP(return, "module file %s absent: not in the test VM", MODULE_FILE);
+	ASSERT_EQ(0, module_args(args, sizeof(args)));
+	/* Device-private pages cannot be spliced: coherent memory only. */
+	fd = hmm_mock_open(HMM_MOCK_COHERENT0, &why, &err);
+	if (fd < 0 && why)
+		SKIP(return, "%s", why);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf = malloc(page);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(NULL, buf);
+	hmm_mock_fill(p, page, 401);
+	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 1, &cmd));
+	ASSERT_EQ(1UL, cmd.cpages);
+	ASSERT_EQ(0, pipe(pipefd));
+	iov.iov_base = p;
+	iov.iov_len = page;
+	ASSERT_EQ((ssize_t)page, vmsplice(pipefd[1], &iov, 1, 0));
+	close(fd);
+
+	EXPECT_EQ(-EWOULDBLOCK, unload_within(0));
+	EXPECT_EQ(0, access("/sys/module/hmm_mock", F_OK));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* No assertion may stop the test before the module is back. */
+	EXPECT_EQ(0, unload_within(30));
+	EXPECT_EQ(-1, hmm_mock_check(p, page, 401));
+
+	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
+	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
+	free(buf);
 }
 
 TEST_HARNESS_MAIN

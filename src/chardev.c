@@ -10,14 +10,18 @@
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <uapi/hmm_mock.h>
 
 #include "chardev.h"
 #include "commands.h"
 #include "compat.h"
+#include "hmm_mock.h"
 #include "migrate.h"
 #include "mirror.h"
 
@@ -48,6 +52,58 @@ static int hmm_mock_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* Seconds between evictions of a device that user space holds pages of. */
+#define HMM_MOCK_EVICT_RETRY	1
+
+/*
+ * The last close could not evict everything: user space holds device
+ * pages (a pin, a page spliced into a pipe) that cannot move, and unload
+ * could not wait for them. The module stays in use, so rmmod fails with
+ * -EBUSY rather than block in memunmap_pages(), and eviction is retried
+ * until it succeeds or a file is opened again (its last close starts
+ * over). open_lock held.
+ */
+static void hmm_mock_keep_module(struct hmm_mock_device *mdev)
+{
+	if (!mdev->holds_module) {
+		pr_warn("%s: user space holds device pages after the last close; module in use until they can be moved\n",
+			mdev->name);
+		mdev->holds_module = true;
+		__module_get(THIS_MODULE);
+	}
+	schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
+}
+
+/**
+ * hmm_mock_evict_retry() - retry the eviction a last close could not finish
+ * @work: &hmm_mock_device.evict_work
+ *
+ * Drops the module reference of hmm_mock_keep_module() once eviction
+ * succeeds or the device is open again. The module's exit waits for this
+ * work, so it may drop the last reference.
+ */
+void hmm_mock_evict_retry(struct work_struct *work)
+{
+	struct hmm_mock_device *mdev = container_of(to_delayed_work(work), struct hmm_mock_device,
+						    evict_work);
+	bool put = false;
+
+	mutex_lock(&mdev->open_lock);
+	if (mdev->holds_module) {
+		if (mdev->open_count || !hmm_mock_evict_device(mdev)) {
+			mdev->holds_module = false;
+			put = true;
+		} else {
+			schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
+		}
+	}
+	mutex_unlock(&mdev->open_lock);
+	if (put) {
+		pr_info("%s: device memory free again after the last close\n", mdev->name);
+		module_put(THIS_MODULE);
+	}
+}
+
 /*
  * Closing the last file of a device moves all its memory back to system
  * memory: with nobody left to drive the device, the data must not stay
@@ -65,7 +121,7 @@ static int hmm_mock_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&mdev->open_lock);
 	if (!--mdev->open_count && hmm_mock_evict_device(mdev))
-		pr_warn("%s: device memory still busy after last close\n", mdev->name);
+		hmm_mock_keep_module(mdev);
 	mutex_unlock(&mdev->open_lock);
 	return 0;
 }
@@ -133,7 +189,17 @@ static int hmm_mock_cmd_check_range(unsigned int op, const struct hmm_dmirror_cm
 		return -EINVAL;
 
 	buf_size = hmm_mock_cmd_buf_size(op, cmd->npages);
-	if (buf_size && !access_ok(u64_to_user_ptr(cmd->ptr), buf_size))
+	if (!buf_size)
+		return 0;
+	if (!access_ok(u64_to_user_ptr(cmd->ptr), buf_size))
+		return -EFAULT;
+	/*
+	 * MIGRATE_TO_DEV and EXCLUSIVE fill the buffer last, after pages
+	 * changed places: it must be writable before anything moves. The
+	 * other commands stop harmlessly where their buffer ends.
+	 */
+	if ((op == HMM_DMIRROR_MIGRATE_TO_DEV || op == HMM_DMIRROR_EXCLUSIVE) &&
+	    fault_in_safe_writeable(u64_to_user_ptr(cmd->ptr), buf_size))
 		return -EFAULT;
 	return 0;
 }

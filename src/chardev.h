@@ -8,6 +8,9 @@
 
 #include <linux/fs.h>
 
+struct work_struct;
+
 extern const struct file_operations hmm_mock_fops;
+void hmm_mock_evict_retry(struct work_struct *work);
 
 #endif /* _HMM_MOCK_CHARDEV_H */

@@ -10,6 +10,7 @@
 #include <linux/mm.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <uapi/hmm_mock.h>
@@ -22,6 +23,13 @@
 
 /* Faults in a row without progress before a command gives up. */
 #define HMM_MOCK_MAX_STALLS	16
+
+/*
+ * Pages one device fault maps at most: ahead of the access, as a device
+ * prefetches, but bounded, so that a command over a huge range that keeps
+ * getting invalidated does not re-fault the whole rest of it each time.
+ */
+#define HMM_MOCK_FAULT_AHEAD	(SZ_64M >> PAGE_SHIFT)
 
 /* Device pages a write fault may move back before it gives up. */
 #define HMM_MOCK_MAX_UNSHARES	(4 * HMM_MOCK_BATCH)
@@ -64,8 +72,8 @@ static int hmm_mock_device_fault(struct hmm_mock_mirror *mirror, unsigned long a
 }
 
 /*
- * A device access stopped at @addr after @copied pages: fault the rest of
- * the range in, as a device would on a page fault, and count the fault.
+ * A device access stopped at @addr after @copied pages: fault the range
+ * from there in, as a device would on a page fault, and count the fault.
  * Gives up after HMM_MOCK_MAX_STALLS faults in a row that let nothing
  * through (an invalidation storm).
  */
@@ -73,13 +81,15 @@ static int hmm_mock_access_fault(struct hmm_mock_mirror *mirror, struct hmm_dmir
 				 unsigned long addr, enum hmm_mock_fault_mode mode,
 				 unsigned long copied, unsigned long *stalls)
 {
+	unsigned long end;
 	int ret;
 
 	if (copied)
 		*stalls = 0;
 	else if (++*stalls > HMM_MOCK_MAX_STALLS)
 		return -EBUSY;
-	ret = hmm_mock_device_fault(mirror, addr, hmm_mock_cmd_end(cmd), mode);
+	end = min(hmm_mock_cmd_end(cmd), addr + (HMM_MOCK_FAULT_AHEAD << PAGE_SHIFT));
+	ret = hmm_mock_device_fault(mirror, addr, end, mode);
 	if (!ret)
 		cmd->faults++;
 	return ret;

@@ -68,7 +68,7 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 	if (!mmget_not_zero(mm))
 		return -EFAULT;
 
-	hmm_mock_mirror_begin_migration(mirror);
+	hmm_mock_mirror_begin_exclusive(mirror);
 	mmap_read_lock(mm);
 	for (addr = start; addr < end && !ret; addr += PAGE_SIZE) {
 		ret = hmm_mock_exclusive_page(mirror, addr);
@@ -84,7 +84,7 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 	if (ret)
 		hmm_mock_mirror_forget(mirror, start, addr);
 	mmap_read_unlock(mm);
-	hmm_mock_mirror_end_migration(mirror);
+	hmm_mock_mirror_end_exclusive(mirror);
 	mmput(mm);
 
 	/* Report what the device now holds, for verification. */

@@ -12,6 +12,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/workqueue.h>
 
 #include "devmem.h"
 
@@ -28,8 +29,11 @@
  * @mem:	the device memory, owned by devmem.c
  * @cpu_faults:	successful CPU-fault migrations to system memory (migrate.c)
  * @evicted:	pages moved out by eviction (evict.c)
- * @open_lock:	protects @open_count
+ * @open_lock:	protects @open_count and @holds_module
  * @open_count:	open files; the last close evicts the device's memory
+ * @holds_module: the last close could not evict everything: the module is
+ *		held and @evict_work retries (chardev.c)
+ * @evict_work:	that retry
  */
 struct hmm_mock_device {
 	struct miscdevice misc;
@@ -44,8 +48,10 @@ struct hmm_mock_device {
 	atomic_long_t cpu_faults;
 	atomic_long_t evicted;
 
-	struct mutex open_lock;		/* @open_count */
+	struct mutex open_lock;		/* @open_count, @holds_module */
 	unsigned int open_count;
+	bool holds_module;
+	struct delayed_work evict_work;
 };
 
 #endif /* _HMM_MOCK_H */

@@ -19,7 +19,7 @@
  *    contents and memory counters.
  * 2. Device page table (mirror.c, mirror.h): per open file, what the
  *    device may access in its process, kept coherent by an mmu interval
- *    notifier; the protocol by which a file's own migrations update it.
+ *    notifier.
  * 3. Migration (migrate.c, to_ram.c, evict.c, migrate.h): ranges to the
  *    device and back, the CPU fault, eviction of a whole device; one helper
  *    gives device pages new system pages for all three.
@@ -40,10 +40,10 @@
  * Locks, outermost first:
  *
  * - mdev->open_lock (mutex): the count of open files; held across the
- *   eviction at the last close.
- * - mirror->migrate_lock (mutex): one of a file's own migrations (and
- *   EXCLUSIVE, and an unshare) at a time, so the mirror knows which
- *   invalidations are its own. Taken before mmap_lock.
+ *   eviction at the last close and its retries (chardev.c).
+ * - mirror->exclusive_lock (mutex): one of a file's EXCLUSIVE commands at
+ *   a time, so the mirror knows which invalidations are its own. Taken
+ *   before mmap_lock.
  * - mm->mmap_lock (read): held by range migrations, EXCLUSIVE and
  *   hmm_range_fault(); the kernel holds it around invalidations and CPU
  *   faults (migrate_to_ram).
@@ -144,6 +144,7 @@ static int hmm_mock_device_create(unsigned int id)
 	snprintf(mdev->name, sizeof(mdev->name), "hmm_dmirror%u", id);
 	hmm_mock_devmem_init(mdev);
 	mutex_init(&mdev->open_lock);
+	INIT_DELAYED_WORK(&mdev->evict_work, hmm_mock_evict_retry);
 	mdev->misc.minor = MISC_DYNAMIC_MINOR;
 	mdev->misc.name = mdev->name;
 	mdev->misc.fops = &hmm_mock_fops;
@@ -168,6 +169,8 @@ static void hmm_mock_device_destroy(unsigned int id)
 	if (!mdev)
 		return;
 	misc_deregister(&mdev->misc);
+	/* Its last run may have dropped the module reference: let it end. */
+	cancel_delayed_work_sync(&mdev->evict_work);
 	/*
 	 * No file is open (each holds the module), but mappings may remain:
 	 * their pages move to system memory before the memory goes away.

@@ -298,7 +298,9 @@ static const struct hmm_mock_direction hmm_mock_to_system = {
 /*
  * Moves the pages of [start, end) in direction @dir, one window at a time;
  * @moved, if given, counts the pages that moved. The caller holds
- * mmap_lock, has begun a migration on @mirror and checked the VMAs.
+ * mmap_lock and checked the VMAs. The device page table needs no update:
+ * migrate_vma_setup()'s invalidation clears it before any page is copied,
+ * like any other.
  */
 static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned long start,
 				    unsigned long end, struct hmm_mock_migrate_batch *b,
@@ -330,7 +332,6 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 		migrate_vma_pages(&args);
 		if (moved)
 			*moved += hmm_mock_count_moved(args.src, args.npages);
-		hmm_mock_mirror_forget(mirror, addr, next);
 		migrate_vma_finalize(&args);
 		cond_resched();
 	}
@@ -339,8 +340,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 
 /*
  * The body of both range migrations: one batch buffer, the address space
- * pinned, the mirror's own invalidations marked and the VMAs checked once
- * for the whole range.
+ * pinned and the VMAs checked once for the whole range.
  */
 static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
 			    unsigned long end, const struct hmm_mock_direction *dir, u64 *moved)
@@ -357,13 +357,11 @@ static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
 		return -EFAULT;
 	}
 
-	hmm_mock_mirror_begin_migration(mirror);
 	mmap_read_lock(mm);
 	ret = hmm_mock_check_vmas(mm, start, end);
 	if (!ret)
 		ret = hmm_mock_migrate_windows(mirror, start, end, b, dir, moved);
 	mmap_read_unlock(mm);
-	hmm_mock_mirror_end_migration(mirror);
 
 	mmput(mm);
 	kfree(b);
@@ -437,7 +435,6 @@ int hmm_mock_migrate_unshare(struct hmm_mock_mirror *mirror, unsigned long addr)
 	if (!b)
 		return -ENOMEM;
 
-	hmm_mock_mirror_begin_migration(mirror);
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, addr);
 	if (!vma || !(vma->vm_flags & VM_WRITE))
@@ -446,7 +443,6 @@ int hmm_mock_migrate_unshare(struct hmm_mock_mirror *mirror, unsigned long addr)
 		ret = hmm_mock_migrate_windows(mirror, addr, addr + PAGE_SIZE, b,
 					       &hmm_mock_to_system, NULL);
 	mmap_read_unlock(mm);
-	hmm_mock_mirror_end_migration(mirror);
 	kfree(b);
 	return ret;
 }

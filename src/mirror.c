@@ -14,15 +14,22 @@
  * before the CPU page table changes. So the device never touches a page
  * that is no longer mapped at that address.
  *
- * The one invalidation a mirror skips is the one its own migration causes
- * (MMU_NOTIFY_MIGRATE, or MMU_NOTIFY_EXCLUSIVE for EXCLUSIVE, with our
- * device as owner, raised by the task that called
- * hmm_mock_mirror_begin_migration()): the migration updates the table
- * itself with hmm_mock_mirror_forget(), which bumps mirror->own_seq, and
- * faults check own_seq in addition to the notifier sequence. Other
- * invalidations that task raises clear entries as usual but are announced
- * through own_seq only. Other mirrors of the same device see every event
- * like any other and drop their entries.
+ * Migrations need nothing else: migrate_vma_setup() invalidates the range
+ * before it replaces the CPU entries with migration entries and before any
+ * page is copied, so no device access can land in a page whose contents
+ * were already taken; faults that race with it retry, and faults after it
+ * wait for the migration to finish and find the new page.
+ *
+ * EXCLUSIVE is the exception. It retries each page on the notifier
+ * sequence until no other invalidation ran, but the conversion itself
+ * invalidates (and so may a restore of an entry an earlier attempt made
+ * exclusive, or a PMD split), which would never settle. So the
+ * invalidations raised by the task that called
+ * hmm_mock_mirror_begin_exclusive() clear entries like any other but are
+ * announced through mirror->own_seq instead; faults check own_seq in
+ * addition to the notifier sequence. Exclusive access moves no data, so a
+ * fault of another thread that installs the page while it is being
+ * converted writes to the same page.
  */
 #include <linux/hmm.h>
 #include <linux/highmem.h>
@@ -44,26 +51,16 @@ static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 	struct hmm_mock_mirror *mirror = container_of(mni, struct hmm_mock_mirror, notifier);
 	unsigned long first = range->start >> PAGE_SHIFT;
 	unsigned long last = (range->end - 1) >> PAGE_SHIFT;
-	bool own = READ_ONCE(mirror->migrating) == current;
+	bool own = READ_ONCE(mirror->exclusive_task) == current;
 	unsigned long index;
 	void *entry;
-
-	if (own && (range->event == MMU_NOTIFY_MIGRATE || range->event == MMU_NOTIFY_EXCLUSIVE) &&
-	    range->owner == mirror->mdev)
-		return true;
 
 	if (mmu_notifier_range_blockable(range))
 		mutex_lock(&mirror->lock);
 	else if (!mutex_trylock(&mirror->lock))
 		return false;
 
-	/*
-	 * Raised on the way by our own command (a PMD split, or the restore
-	 * of an entry an earlier attempt made exclusive): drop the entries
-	 * and tell concurrent faults through own_seq, not through the
-	 * notifier sequence our command itself retries on, which would
-	 * never settle.
-	 */
+	/* Raised by our own EXCLUSIVE: see DOC: Device page table. */
 	if (own)
 		mirror->own_seq++;
 	else
@@ -82,7 +79,7 @@ static const struct mmu_interval_notifier_ops hmm_mock_mirror_notifier_ops = {
 /*
  * Teaches lockdep the order of DOC: Locking in main.c at open, so that the
  * debug lane checks it on every run rather than when reclaim happens to
- * hit an invalidation: migrate_lock, then mmap_lock, then mirror->lock;
+ * hit an invalidation: exclusive_lock, then mmap_lock, then mirror->lock;
  * reclaim may take mirror->lock (the notifier), so nothing may allocate
  * with reclaim while holding it.
  */
@@ -94,11 +91,11 @@ static void hmm_mock_mirror_prime_lockdep(struct hmm_mock_mirror *mirror, struct
 	might_lock(&mirror->lock);
 	fs_reclaim_release(GFP_KERNEL);
 
-	mutex_lock(&mirror->migrate_lock);
+	mutex_lock(&mirror->exclusive_lock);
 	mmap_read_lock(mm);
 	might_lock(&mirror->lock);
 	mmap_read_unlock(mm);
-	mutex_unlock(&mirror->migrate_lock);
+	mutex_unlock(&mirror->exclusive_lock);
 }
 
 /**
@@ -110,7 +107,7 @@ static void hmm_mock_mirror_prime_lockdep(struct hmm_mock_mirror *mirror, struct
 int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror)
 {
 	mutex_init(&mirror->lock);
-	mutex_init(&mirror->migrate_lock);
+	mutex_init(&mirror->exclusive_lock);
 	xa_init(&mirror->pt);
 	hmm_mock_mirror_prime_lockdep(mirror, current->mm);
 	return mmu_interval_notifier_insert(&mirror->notifier, current->mm, 0,
@@ -129,40 +126,37 @@ void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror)
 }
 
 /**
- * hmm_mock_mirror_begin_migration() - mark the start of an own migration
+ * hmm_mock_mirror_begin_exclusive() - mark the start of an EXCLUSIVE
  * @mirror: the mirror
  *
- * Takes @mirror->migrate_lock; until hmm_mock_mirror_end_migration(), the
- * migration and exclusive-access invalidations with our device as owner
- * that the calling task raises are skipped, and the caller must clear the
- * entries it changes itself with hmm_mock_mirror_forget(). Take before
- * mmap_lock.
+ * Takes @mirror->exclusive_lock; until hmm_mock_mirror_end_exclusive(),
+ * the invalidations the calling task raises do not move the notifier
+ * sequence (see DOC: Device page table). Take before mmap_lock.
  */
-void hmm_mock_mirror_begin_migration(struct hmm_mock_mirror *mirror)
+void hmm_mock_mirror_begin_exclusive(struct hmm_mock_mirror *mirror)
 {
-	mutex_lock(&mirror->migrate_lock);
-	WRITE_ONCE(mirror->migrating, current);
+	mutex_lock(&mirror->exclusive_lock);
+	WRITE_ONCE(mirror->exclusive_task, current);
 }
 
 /**
- * hmm_mock_mirror_end_migration() - mark its end
- * @mirror: the mirror; its migrate_lock is released
+ * hmm_mock_mirror_end_exclusive() - mark its end
+ * @mirror: the mirror; its exclusive_lock is released
  */
-void hmm_mock_mirror_end_migration(struct hmm_mock_mirror *mirror)
+void hmm_mock_mirror_end_exclusive(struct hmm_mock_mirror *mirror)
 {
-	WRITE_ONCE(mirror->migrating, NULL);
-	mutex_unlock(&mirror->migrate_lock);
+	WRITE_ONCE(mirror->exclusive_task, NULL);
+	mutex_unlock(&mirror->exclusive_lock);
 }
 
 /**
- * hmm_mock_mirror_forget() - drop device entries an own command changed
- * @mirror:	the mirror that ran the command
+ * hmm_mock_mirror_forget() - drop device entries
+ * @mirror:	the mirror
  * @start:	first address of the range
  * @end:	end address (exclusive)
  *
- * A migration calls this after migrate_*_pages() and before
- * migrate_*_finalize() frees the old pages; a failed EXCLUSIVE calls it to
- * take back what it mapped. Faults that raced with it retry.
+ * A failed EXCLUSIVE calls this to take back what it mapped. Faults that
+ * raced with it retry.
  */
 void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 			    unsigned long end)
@@ -409,7 +403,7 @@ unsigned long hmm_mock_mirror_read_begin(struct hmm_mock_mirror *mirror)
 
 /**
  * hmm_mock_mirror_map_exclusive() - map a page the device now holds exclusively
- * @mirror:	the mirror, inside an own migration
+ * @mirror:	the mirror, inside hmm_mock_mirror_begin_exclusive()
  * @addr:	its address
  * @page:	the page, locked, converted to a device-exclusive entry after
  *		@seq was read
@@ -457,7 +451,7 @@ bool hmm_mock_mirror_has_exclusive(struct hmm_mock_mirror *mirror, unsigned long
 	return found;
 }
 
-/* The device page at @index the device may access with @tag or more. */
+/* The page at @index if the device may access it with @tag or more. */
 static struct page *hmm_mock_pt_lookup(struct hmm_mock_mirror *mirror, unsigned long index,
 				       unsigned long tag)
 {
@@ -465,7 +459,7 @@ static struct page *hmm_mock_pt_lookup(struct hmm_mock_mirror *mirror, unsigned 
 
 	if (!entry || xa_pointer_tag(entry) < tag)
 		return NULL;
-	return hmm_mock_devmem_data(xa_untag_pointer(entry));
+	return xa_untag_pointer(entry);
 }
 
 /**
@@ -491,7 +485,7 @@ unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long
 		page = hmm_mock_pt_lookup(mirror, index + i, HMM_MOCK_PT_READ);
 		if (!page)
 			break;
-		memcpy_from_page(buf, page, 0, PAGE_SIZE);
+		memcpy_from_page(buf, hmm_mock_devmem_data(page), 0, PAGE_SIZE);
 	}
 	mutex_unlock(&mirror->lock);
 	return i;
@@ -504,7 +498,8 @@ unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long
  * @n:		pages
  * @buf:	@n pages of kernel memory
  *
- * Uses only writable entries in the device page table, never faults.
+ * Uses only writable entries in the device page table, never faults, and
+ * marks the system pages it writes dirty.
  *
  * Return: the number of pages written; fewer than @n when the next page is
  * not mapped writable on the device.
@@ -520,7 +515,15 @@ unsigned long hmm_mock_mirror_write(struct hmm_mock_mirror *mirror, unsigned lon
 		page = hmm_mock_pt_lookup(mirror, index + i, HMM_MOCK_PT_WRITE);
 		if (!page)
 			break;
-		memcpy_to_page(page, 0, buf, PAGE_SIZE);
+		memcpy_to_page(hmm_mock_devmem_data(page), 0, buf, PAGE_SIZE);
+		/*
+		 * As after DMA: a system page the device wrote must not be
+		 * dropped as clean (MADV_FREE, page cache). The page cannot
+		 * be truncated meanwhile: that invalidates, which waits for
+		 * mirror->lock.
+		 */
+		if (!is_zone_device_page(page))
+			set_page_dirty(page);
 	}
 	mutex_unlock(&mirror->lock);
 	return i;

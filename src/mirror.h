@@ -28,12 +28,11 @@
  *		while holding it.
  * @pt:		the device page table: virtual pfn -> struct page, tagged
  *		with the access the device has (HMM_MOCK_PT_*)
- * @migrate_lock: serialises the migrations this file starts
- * @migrating:	task running one of this file's migrations; invalidations
- *		that migration causes itself are skipped (see mirror.c)
- * @own_seq:	bumped under @lock each time one of this file's migrations
- *		updates @pt itself, so a concurrent fault that raced with the
- *		skipped invalidation retries
+ * @exclusive_lock: serialises this file's EXCLUSIVE commands
+ * @exclusive_task: task running one of them; the invalidations it raises
+ *		are announced through @own_seq (see mirror.c)
+ * @own_seq:	bumped under @lock for each of those invalidations, so that
+ *		a concurrent fault that raced with one retries
  * @flags:	HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS
  */
 struct hmm_mock_mirror {
@@ -42,8 +41,8 @@ struct hmm_mock_mirror {
 	struct mmu_interval_notifier notifier;
 	struct mutex lock;		/* @pt against invalidations */
 	struct xarray pt;
-	struct mutex migrate_lock;	/* one own migration at a time */
-	struct task_struct *migrating;
+	struct mutex exclusive_lock;	/* one EXCLUSIVE at a time */
+	struct task_struct *exclusive_task;
 	unsigned long own_seq;
 	u64 flags;
 };
@@ -64,8 +63,8 @@ enum hmm_mock_fault_mode {
 int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror);
 
-void hmm_mock_mirror_begin_migration(struct hmm_mock_mirror *mirror);
-void hmm_mock_mirror_end_migration(struct hmm_mock_mirror *mirror);
+void hmm_mock_mirror_begin_exclusive(struct hmm_mock_mirror *mirror);
+void hmm_mock_mirror_end_exclusive(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 			    unsigned long end);
 
