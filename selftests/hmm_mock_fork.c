@@ -61,4 +61,24 @@ TEST_F(mem, device_write_after_fork_breaks_sharing_for_caller_only)
 	EXPECT_CHILD_OK(pid);
 }
 
+TEST_F(mem, device_write_after_fork_unshares_every_page_of_a_large_range)
+{
+	struct hmm_dmirror_cmd cmd;
+	pid_t pid;
+	int go;
+
+	SKIP_IF_SETUP_SKIPPED();
+	/* More pages than a write fault once gave up after. */
+	MAP_FILLED(600, 169);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	pid = hmm_mock_fork_checker(p, len, 169, &go);
+	ASSERT_GE(pid, 0);
+	hmm_mock_fill(buf, len, 173);
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 173));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+}
+
 TEST_HARNESS_MAIN

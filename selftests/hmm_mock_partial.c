@@ -59,7 +59,7 @@ struct mover {
 	char *p;
 	unsigned long n;
 	void *buf;
-	bool exclusive;		/* EXCLUSIVE instead of migrations */
+	bool exclusive;		/* to the device, then EXCLUSIVE */
 	volatile bool stop;
 	int bad;		/* an errno no race explains, or 0 */
 };
@@ -77,7 +77,12 @@ static void *mover_run(void *arg)
 
 	while (!m->stop && !m->bad) {
 		if (m->exclusive) {
-			ret = hmm_mock_cmd(m->fd, HMM_DMIRROR_EXCLUSIVE, m->p, m->buf, m->n, NULL);
+			/* From the device, so that the kernel first moves them back. */
+			ret = hmm_mock_cmd(m->fd, HMM_DMIRROR_MIGRATE_TO_DEV, m->p, m->buf, m->n,
+					   NULL);
+			if (mover_expected(ret))
+				ret = hmm_mock_cmd(m->fd, HMM_DMIRROR_EXCLUSIVE, m->p, m->buf,
+						   m->n, NULL);
 		} else {
 			ret = hmm_mock_cmd(m->fd, HMM_DMIRROR_MIGRATE_TO_DEV, m->p, m->buf, m->n,
 					   NULL);
@@ -143,16 +148,24 @@ TEST_F(mem, device_write_racing_with_migrations_is_never_lost)
 
 TEST_F(mem, exclusive_racing_with_device_writes_loses_none)
 {
-	int *p = map_small(self->page);
+	const char *keeps = getenv("HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT");
 	int ret;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_NE(MAP_FAILED, p);
-	*p = 1;
-	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, p + 1, 1, NULL);
-	munmap(p, self->page);
+	MAP_FILLED(1, 1);
+	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL);
 	if (ret == -EOPNOTSUPP)
 		SKIP(return, "kernel without device-exclusive entries (CONFIG_DEVICE_PRIVATE=n)");
+	ASSERT_EQ(0, ret);
+	/*
+	 * Coherent pages stay on the device when made exclusive. Before 6.15
+	 * a device-exclusive entry drops the page's mapcount, so the eviction
+	 * at the last close takes the page for unmapped and migrates it from
+	 * under the entry: a leaked device page, a use-after-free of its
+	 * anon_vma (KASAN on 6.12), fixed by 6.15's device-exclusive rework.
+	 */
+	if (variant->coherent && keeps && !strcmp(keeps, "0"))
+		SKIP(return, "device-exclusive entries drop the mapcount on this kernel");
 	writes_survive(_metadata, self->fd, self->page, true);
 }
 

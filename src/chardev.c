@@ -11,7 +11,6 @@
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/module.h>
-#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -57,21 +56,25 @@ static int hmm_mock_open(struct inode *inode, struct file *file)
 
 /*
  * The last close could not evict everything: user space holds device
- * pages (a pin, a page spliced into a pipe) that cannot move, and unload
- * could not wait for them. The module stays in use, so rmmod fails with
- * -EBUSY rather than block in memunmap_pages(), and eviction is retried
- * until it succeeds or a file is opened again (its last close starts
- * over). open_lock held.
+ * pages (a pin, a page spliced into a pipe), or a large device folio found
+ * no huge page to move into. Unload could not free them either, so the
+ * module stays in use: rmmod fails with -EBUSY rather than block in
+ * memunmap_pages(). Eviction is retried until it succeeds or a file is
+ * opened again (its last close starts over).
  */
 static void hmm_mock_keep_module(struct hmm_mock_device *mdev)
 {
-	if (!mdev->holds_module) {
-		pr_warn("%s: user space holds device pages after the last close; module in use until they can be moved\n",
-			mdev->name);
-		mdev->holds_module = true;
-		__module_get(THIS_MODULE);
+	mutex_lock(&mdev->open_lock);
+	if (!mdev->open_count) {
+		if (!mdev->holds_module) {
+			pr_warn("%s: device pages still in use after the last close (held by user space?); module in use until they can be moved\n",
+				mdev->name);
+			mdev->holds_module = true;
+			__module_get(THIS_MODULE);
+		}
+		schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
 	}
-	schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
+	mutex_unlock(&mdev->open_lock);
 }
 
 /**
@@ -86,16 +89,20 @@ void hmm_mock_evict_retry(struct work_struct *work)
 {
 	struct hmm_mock_device *mdev = container_of(to_delayed_work(work), struct hmm_mock_device,
 						    evict_work);
-	bool put = false;
+	bool open, done, put = false;
 
 	mutex_lock(&mdev->open_lock);
-	if (mdev->holds_module) {
-		if (mdev->open_count || !hmm_mock_evict_device(mdev)) {
-			mdev->holds_module = false;
-			put = true;
-		} else {
-			schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
-		}
+	open = mdev->open_count;
+	mutex_unlock(&mdev->open_lock);
+	/* Not under open_lock: open() runs under the misc core's global lock. */
+	done = open || !hmm_mock_evict_device_once(mdev);
+
+	mutex_lock(&mdev->open_lock);
+	if (mdev->holds_module && (done || mdev->open_count)) {
+		mdev->holds_module = false;
+		put = true;
+	} else if (mdev->holds_module) {
+		schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
 	}
 	mutex_unlock(&mdev->open_lock);
 	if (put) {
@@ -114,15 +121,22 @@ static int hmm_mock_release(struct inode *inode, struct file *file)
 {
 	struct hmm_mock_mirror *mirror = file->private_data;
 	struct hmm_mock_device *mdev = mirror->mdev;
+	bool last;
 
 	hmm_mock_mirror_fini(mirror);
 	mmdrop(mirror->mm);
 	kfree(mirror);
 
 	mutex_lock(&mdev->open_lock);
-	if (!--mdev->open_count && hmm_mock_evict_device(mdev))
-		hmm_mock_keep_module(mdev);
+	last = !--mdev->open_count;
 	mutex_unlock(&mdev->open_lock);
+	/*
+	 * Not under open_lock: eviction may take a second, and open() of every
+	 * misc device waits for ours under the misc core's lock. A file opened
+	 * meanwhile may see its new device pages move back; nothing is lost.
+	 */
+	if (last && hmm_mock_evict_device(mdev))
+		hmm_mock_keep_module(mdev);
 	return 0;
 }
 
@@ -174,6 +188,31 @@ static u64 hmm_mock_cmd_buf_size(unsigned int op, u64 npages)
 }
 
 /*
+ * Whether [@start, @start + @size) of the caller's address space lies in
+ * writable mappings: checked without touching it, so that a rejected
+ * command faults nothing in (no populated pages, no COW, no userfault).
+ */
+static int hmm_mock_buf_writable(u64 start, u64 size)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	u64 addr;
+	int ret = 0;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	for (addr = start; addr < start + size; addr = vma->vm_end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma || !(vma->vm_flags & VM_WRITE) || (vma->vm_flags & (VM_IO | VM_PFNMAP))) {
+			ret = -EFAULT;
+			break;
+		}
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
  * A range command names @npages pages from @addr in the caller's address
  * space: the range must be page aligned, non-empty and lie below TASK_SIZE
  * without wrapping; the buffer it reads or writes must be user memory.
@@ -195,12 +234,11 @@ static int hmm_mock_cmd_check_range(unsigned int op, const struct hmm_dmirror_cm
 		return -EFAULT;
 	/*
 	 * MIGRATE_TO_DEV and EXCLUSIVE fill the buffer last, after pages
-	 * changed places: it must be writable before anything moves. The
-	 * other commands stop harmlessly where their buffer ends.
+	 * changed places: it must lie in writable mappings before anything
+	 * moves. The other commands stop harmlessly where their buffer ends.
 	 */
-	if ((op == HMM_DMIRROR_MIGRATE_TO_DEV || op == HMM_DMIRROR_EXCLUSIVE) &&
-	    fault_in_safe_writeable(u64_to_user_ptr(cmd->ptr), buf_size))
-		return -EFAULT;
+	if (op == HMM_DMIRROR_MIGRATE_TO_DEV || op == HMM_DMIRROR_EXCLUSIVE)
+		return hmm_mock_buf_writable(cmd->ptr, buf_size);
 	return 0;
 }
 

@@ -31,8 +31,8 @@
  */
 #define HMM_MOCK_FAULT_AHEAD	(SZ_64M >> PAGE_SHIFT)
 
-/* Device pages a write fault may move back before it gives up. */
-#define HMM_MOCK_MAX_UNSHARES	(4 * HMM_MOCK_BATCH)
+/* Unshares of one page in a row before a write fault gives up. */
+#define HMM_MOCK_MAX_UNSHARES	16
 
 /* First and end address of a command's range. */
 static unsigned long hmm_mock_cmd_end(const struct hmm_dmirror_cmd *cmd)
@@ -54,15 +54,18 @@ static void *hmm_mock_bounce_alloc(const struct hmm_dmirror_cmd *cmd)
 static int hmm_mock_device_fault(struct hmm_mock_mirror *mirror, unsigned long addr,
 				 unsigned long end, enum hmm_mock_fault_mode mode)
 {
-	unsigned long readonly, unshares = 0;
+	unsigned long readonly, last = 0, unshares = 0;
 	int ret;
 
 	for (;;) {
 		ret = hmm_mock_mirror_fault(mirror, addr, end, mode, &readonly);
 		if (ret != -EAGAIN)
 			return ret;
-		if (++unshares > HMM_MOCK_MAX_UNSHARES)
+		/* Each page once, unless something keeps sharing it again. */
+		unshares = readonly == last ? unshares + 1 : 0;
+		if (unshares > HMM_MOCK_MAX_UNSHARES)
 			return -EBUSY;
+		last = readonly;
 		ret = hmm_mock_migrate_unshare(mirror, readonly);
 		if (ret)
 			return ret;

@@ -77,6 +77,29 @@ static void hmm_mock_evict_pass(struct hmm_mock_device *mdev, unsigned long *src
 }
 
 /**
+ * hmm_mock_evict_device_once() - one pass of hmm_mock_evict_device()
+ * @mdev: the device
+ *
+ * For retries spread out over time: no waiting for busy pages.
+ *
+ * Return: 0 when no device page is in use any more, -EBUSY otherwise.
+ */
+int hmm_mock_evict_device_once(struct hmm_mock_device *mdev)
+{
+	unsigned long max = hmm_mock_evict_max(mdev);
+	unsigned long *src, *dst;
+
+	if (!hmm_mock_devmem_in_use(mdev))
+		return 0;
+	src = kmalloc_array(max, sizeof(*src), GFP_KERNEL | __GFP_NOFAIL);
+	dst = kmalloc_array(max, sizeof(*dst), GFP_KERNEL | __GFP_NOFAIL);
+	hmm_mock_evict_pass(mdev, src, dst);
+	kfree(dst);
+	kfree(src);
+	return hmm_mock_devmem_in_use(mdev) ? -EBUSY : 0;
+}
+
+/**
  * hmm_mock_evict_device() - move all of a device's pages to system memory
  * @mdev: the device
  *

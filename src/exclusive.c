@@ -68,7 +68,11 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 	if (!mmget_not_zero(mm))
 		return -EFAULT;
 
-	hmm_mock_mirror_begin_exclusive(mirror);
+	ret = hmm_mock_mirror_begin_exclusive(mirror);
+	if (ret) {
+		mmput(mm);
+		return ret;
+	}
 	mmap_read_lock(mm);
 	for (addr = start; addr < end && !ret; addr += PAGE_SIZE) {
 		ret = hmm_mock_exclusive_page(mirror, addr);

@@ -39,18 +39,20 @@
  *
  * Locks, outermost first:
  *
- * - mdev->open_lock (mutex): the count of open files; held across the
- *   eviction at the last close and its retries (chardev.c).
- * - mirror->exclusive_lock (mutex): one of a file's EXCLUSIVE commands at
- *   a time, so the mirror knows which invalidations are its own. Taken
- *   before mmap_lock.
+ * - mdev->open_lock (mutex): the count of open files and whether a failed
+ *   last-close eviction holds the module (chardev.c); never held across
+ *   an eviction, since open() runs under the misc core's global lock.
+ * - mirror->fault_lock (rw_semaphore): read by a file's device faults from
+ *   hmm_range_fault() to the install, written by its EXCLUSIVE, whose own
+ *   invalidations leave the notifier sequence alone. Taken before
+ *   mmap_lock.
  * - mm->mmap_lock (read): held by range migrations, EXCLUSIVE and
  *   hmm_range_fault(); the kernel holds it around invalidations and CPU
  *   faults (migrate_to_ram).
  * - mdev->mem.chunks_lock (mutex): adding and removing chunks. Taken when
  *   an allocation grows the device, inside mmap_lock; memremap_pages()
  *   allocates under it, so reclaim may run inside it.
- * - mirror->lock (mutex): the device page table and own_seq. Taken by the
+ * - mirror->lock (mutex): the device page table. Taken by the
  *   invalidation callback, which reclaim can call: nothing may allocate
  *   with reclaim (GFP_KERNEL) while holding it, hence GFP_ATOMIC for the
  *   xarray. Taken inside mmap_lock and inside a page lock (EXCLUSIVE).

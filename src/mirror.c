@@ -23,13 +23,14 @@
  * EXCLUSIVE is the exception. It retries each page on the notifier
  * sequence until no other invalidation ran, but the conversion itself
  * invalidates (and so may a restore of an entry an earlier attempt made
- * exclusive, or a PMD split), which would never settle. So the
- * invalidations raised by the task that called
- * hmm_mock_mirror_begin_exclusive() clear entries like any other but are
- * announced through mirror->own_seq instead; faults check own_seq in
- * addition to the notifier sequence. Exclusive access moves no data, so a
- * fault of another thread that installs the page while it is being
- * converted writes to the same page.
+ * exclusive, a PMD split, the CPU fault that brings a device page back
+ * first, or reclaim in its own allocations), which would never settle. So
+ * the invalidations raised by the task that called
+ * hmm_mock_mirror_begin_exclusive() clear entries like any other but leave
+ * the notifier sequence alone. That is only safe because nothing else can
+ * install an entry meanwhile: EXCLUSIVE holds mirror->fault_lock for
+ * writing, every fault of the file holds it for reading from its
+ * hmm_range_fault() to its install.
  */
 #include <linux/hmm.h>
 #include <linux/highmem.h>
@@ -61,9 +62,7 @@ static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 		return false;
 
 	/* Raised by our own EXCLUSIVE: see DOC: Device page table. */
-	if (own)
-		mirror->own_seq++;
-	else
+	if (!own)
 		mmu_interval_set_seq(mni, cur_seq);
 	xa_for_each_range(&mirror->pt, index, entry, first, last)
 		xa_erase(&mirror->pt, index);
@@ -79,7 +78,7 @@ static const struct mmu_interval_notifier_ops hmm_mock_mirror_notifier_ops = {
 /*
  * Teaches lockdep the order of DOC: Locking in main.c at open, so that the
  * debug lane checks it on every run rather than when reclaim happens to
- * hit an invalidation: exclusive_lock, then mmap_lock, then mirror->lock;
+ * hit an invalidation: fault_lock, then mmap_lock, then mirror->lock;
  * reclaim may take mirror->lock (the notifier), so nothing may allocate
  * with reclaim while holding it.
  */
@@ -91,11 +90,11 @@ static void hmm_mock_mirror_prime_lockdep(struct hmm_mock_mirror *mirror, struct
 	might_lock(&mirror->lock);
 	fs_reclaim_release(GFP_KERNEL);
 
-	mutex_lock(&mirror->exclusive_lock);
+	down_write(&mirror->fault_lock);
 	mmap_read_lock(mm);
 	might_lock(&mirror->lock);
 	mmap_read_unlock(mm);
-	mutex_unlock(&mirror->exclusive_lock);
+	up_write(&mirror->fault_lock);
 }
 
 /**
@@ -107,7 +106,7 @@ static void hmm_mock_mirror_prime_lockdep(struct hmm_mock_mirror *mirror, struct
 int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror)
 {
 	mutex_init(&mirror->lock);
-	mutex_init(&mirror->exclusive_lock);
+	init_rwsem(&mirror->fault_lock);
 	xa_init(&mirror->pt);
 	hmm_mock_mirror_prime_lockdep(mirror, current->mm);
 	return mmu_interval_notifier_insert(&mirror->notifier, current->mm, 0,
@@ -129,24 +128,29 @@ void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror)
  * hmm_mock_mirror_begin_exclusive() - mark the start of an EXCLUSIVE
  * @mirror: the mirror
  *
- * Takes @mirror->exclusive_lock; until hmm_mock_mirror_end_exclusive(),
- * the invalidations the calling task raises do not move the notifier
- * sequence (see DOC: Device page table). Take before mmap_lock.
+ * Takes @mirror->fault_lock for writing, so that no fault of this file
+ * installs entries, and until hmm_mock_mirror_end_exclusive() the
+ * invalidations the calling task raises do not move the notifier sequence
+ * (see DOC: Device page table). Take before mmap_lock.
+ *
+ * Return: 0, or -EINTR on a fatal signal.
  */
-void hmm_mock_mirror_begin_exclusive(struct hmm_mock_mirror *mirror)
+int hmm_mock_mirror_begin_exclusive(struct hmm_mock_mirror *mirror)
 {
-	mutex_lock(&mirror->exclusive_lock);
+	if (down_write_killable(&mirror->fault_lock))
+		return -EINTR;
 	WRITE_ONCE(mirror->exclusive_task, current);
+	return 0;
 }
 
 /**
  * hmm_mock_mirror_end_exclusive() - mark its end
- * @mirror: the mirror; its exclusive_lock is released
+ * @mirror: the mirror; its fault_lock is released
  */
 void hmm_mock_mirror_end_exclusive(struct hmm_mock_mirror *mirror)
 {
 	WRITE_ONCE(mirror->exclusive_task, NULL);
-	mutex_unlock(&mirror->exclusive_lock);
+	up_write(&mirror->fault_lock);
 }
 
 /**
@@ -155,8 +159,7 @@ void hmm_mock_mirror_end_exclusive(struct hmm_mock_mirror *mirror)
  * @start:	first address of the range
  * @end:	end address (exclusive)
  *
- * A failed EXCLUSIVE calls this to take back what it mapped. Faults that
- * raced with it retry.
+ * A failed EXCLUSIVE calls this to take back what it mapped.
  */
 void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 			    unsigned long end)
@@ -168,7 +171,6 @@ void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 	xa_for_each_range(&mirror->pt, index, entry, start >> PAGE_SHIFT,
 			  (end - 1) >> PAGE_SHIFT)
 		xa_erase(&mirror->pt, index);
-	mirror->own_seq++;
 	mutex_unlock(&mirror->lock);
 }
 
@@ -233,9 +235,12 @@ static int hmm_mock_range_fault_once(struct hmm_mock_mirror *mirror, struct hmm_
 {
 	int ret;
 
-	/* The kernel takes mmap_lock itself and may drop it in a fault. */
+	/*
+	 * The kernel takes mmap_lock itself and may drop it in a fault. A
+	 * timeout of 0 would mean none: at least a jiffy.
+	 */
 	if (mode == HMM_MOCK_FAULT_READ_UNLOCKED)
-		return hmm_mock_range_fault_unlocked(range, timeout - jiffies);
+		return hmm_mock_range_fault_unlocked(range, max(1L, (long)(timeout - jiffies)));
 
 	range->notifier_seq = mmu_interval_read_begin(range->notifier);
 	mmap_read_lock(mirror->mm);
@@ -247,22 +252,20 @@ static int hmm_mock_range_fault_once(struct hmm_mock_mirror *mirror, struct hmm_
 /*
  * Runs hmm_range_fault() on @range until it completes without a racing
  * invalidation, then returns 0 with mirror->lock held so that the caller
- * can use the result.
+ * can use the result. The caller holds mirror->fault_lock for reading.
  */
 static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hmm_range *range,
 				       enum hmm_mock_fault_mode mode)
 {
 	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-	unsigned long own_seq;
 	int ret;
 
 	for (;;) {
-		if (time_after(jiffies, timeout))
+		if (time_after_eq(jiffies, timeout))
 			return -EBUSY;
 		if (fatal_signal_pending(current))
 			return -EINTR;
 
-		own_seq = READ_ONCE(mirror->own_seq);
 		ret = hmm_mock_range_fault_once(mirror, range, mode, timeout);
 		if (ret == -EBUSY)
 			continue;
@@ -270,8 +273,7 @@ static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hm
 			return ret;
 
 		mutex_lock(&mirror->lock);
-		if (!mmu_interval_read_retry(range->notifier, range->notifier_seq) &&
-		    own_seq == mirror->own_seq)
+		if (!mmu_interval_read_retry(range->notifier, range->notifier_seq))
 			return 0;
 		mutex_unlock(&mirror->lock);
 	}
@@ -345,12 +347,18 @@ int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long start,
 	for (addr = start; addr < end; addr = range.end) {
 		range.start = addr;
 		range.end = min(end, addr + (HMM_MOCK_BATCH << PAGE_SHIFT));
-		ret = hmm_mock_range_fault_locked(mirror, &range, mode);
-		if (ret)
+		if (down_read_killable(&mirror->fault_lock)) {
+			ret = -EINTR;
 			break;
-		*readonly = mode == HMM_MOCK_FAULT_WRITE ? hmm_mock_first_readonly(&range) : 0;
-		ret = *readonly ? -EAGAIN : hmm_mock_mirror_install(mirror, &range, mode);
-		mutex_unlock(&mirror->lock);
+		}
+		ret = hmm_mock_range_fault_locked(mirror, &range, mode);
+		if (!ret) {
+			*readonly = mode == HMM_MOCK_FAULT_WRITE ?
+				    hmm_mock_first_readonly(&range) : 0;
+			ret = *readonly ? -EAGAIN : hmm_mock_mirror_install(mirror, &range, mode);
+			mutex_unlock(&mirror->lock);
+		}
+		up_read(&mirror->fault_lock);
 		if (ret)
 			break;
 		cond_resched();
@@ -384,9 +392,12 @@ int hmm_mock_mirror_snapshot(struct hmm_mock_mirror *mirror, unsigned long start
 	};
 	int ret;
 
+	if (down_read_killable(&mirror->fault_lock))
+		return -EINTR;
 	ret = hmm_mock_range_fault_locked(mirror, &range, HMM_MOCK_DEVICE_ONLY);
 	if (!ret)
 		mutex_unlock(&mirror->lock);
+	up_read(&mirror->fault_lock);
 	return ret;
 }
 
@@ -491,11 +502,26 @@ unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long
 	return i;
 }
 
+/*
+ * As after DMA: a system page the device wrote must not be dropped as
+ * clean (MADV_FREE, page cache). Marked outside mirror->lock, which
+ * reclaim takes, with the folio lock; the reference keeps it meanwhile.
+ */
+static void hmm_mock_mark_written(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		set_page_dirty_lock(pages[i]);
+		put_page(pages[i]);
+	}
+}
+
 /**
  * hmm_mock_mirror_write() - write through the device to memory
  * @mirror:	the mirror
  * @addr:	first address
- * @n:		pages
+ * @n:		pages, at most HMM_MOCK_BATCH
  * @buf:	@n pages of kernel memory
  *
  * Uses only writable entries in the device page table, never faults, and
@@ -507,24 +533,23 @@ unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long
 unsigned long hmm_mock_mirror_write(struct hmm_mock_mirror *mirror, unsigned long addr,
 				    unsigned long n, const void *buf)
 {
-	unsigned long i, index = addr >> PAGE_SHIFT;
+	unsigned long i, index = addr >> PAGE_SHIFT, nsys = 0;
+	struct page *sys[HMM_MOCK_BATCH];
 	struct page *page;
 
+	n = min_t(unsigned long, n, HMM_MOCK_BATCH);
 	mutex_lock(&mirror->lock);
 	for (i = 0; i < n; i++, buf += PAGE_SIZE) {
 		page = hmm_mock_pt_lookup(mirror, index + i, HMM_MOCK_PT_WRITE);
 		if (!page)
 			break;
 		memcpy_to_page(hmm_mock_devmem_data(page), 0, buf, PAGE_SIZE);
-		/*
-		 * As after DMA: a system page the device wrote must not be
-		 * dropped as clean (MADV_FREE, page cache). The page cannot
-		 * be truncated meanwhile: that invalidates, which waits for
-		 * mirror->lock.
-		 */
-		if (!is_zone_device_page(page))
-			set_page_dirty(page);
+		if (!is_zone_device_page(page)) {
+			get_page(page);
+			sys[nsys++] = page;
+		}
 	}
 	mutex_unlock(&mirror->lock);
+	hmm_mock_mark_written(sys, nsys);
 	return i;
 }

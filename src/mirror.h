@@ -11,6 +11,7 @@
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/xarray.h>
 
 #include "hmm_mock.h"
@@ -21,18 +22,18 @@
  * @mm:		address space of the opening process; the only one the file
  *		acts on (held with mmgrab())
  * @notifier:	invalidation callbacks for the whole of @mm
- * @lock:	protects @pt and @own_seq; held while an invalidation clears
+ * @lock:	protects @pt; held while an invalidation clears
  *		@pt, so a fault installs entries only if no invalidation ran
  *		since its hmm_range_fault() (mmu_interval_read_retry() under
  *		@lock). Taken from reclaim: allocate nothing that may reclaim
  *		while holding it.
  * @pt:		the device page table: virtual pfn -> struct page, tagged
  *		with the access the device has (HMM_MOCK_PT_*)
- * @exclusive_lock: serialises this file's EXCLUSIVE commands
- * @exclusive_task: task running one of them; the invalidations it raises
- *		are announced through @own_seq (see mirror.c)
- * @own_seq:	bumped under @lock for each of those invalidations, so that
- *		a concurrent fault that raced with one retries
+ * @fault_lock:	read by faults from hmm_range_fault() to the install,
+ *		written by EXCLUSIVE: no fault of this file installs an
+ *		entry while EXCLUSIVE converts pages
+ * @exclusive_task: task running an EXCLUSIVE; its own invalidations do not
+ *		move the notifier sequence (see mirror.c)
  * @flags:	HMM_DMIRROR_FLAG_* set with HMM_DMIRROR_FLAGS
  */
 struct hmm_mock_mirror {
@@ -41,9 +42,8 @@ struct hmm_mock_mirror {
 	struct mmu_interval_notifier notifier;
 	struct mutex lock;		/* @pt against invalidations */
 	struct xarray pt;
-	struct mutex exclusive_lock;	/* one EXCLUSIVE at a time */
+	struct rw_semaphore fault_lock;	/* faults against EXCLUSIVE */
 	struct task_struct *exclusive_task;
-	unsigned long own_seq;
 	u64 flags;
 };
 
@@ -63,7 +63,7 @@ enum hmm_mock_fault_mode {
 int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror);
 
-void hmm_mock_mirror_begin_exclusive(struct hmm_mock_mirror *mirror);
+int hmm_mock_mirror_begin_exclusive(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_end_exclusive(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_forget(struct hmm_mock_mirror *mirror, unsigned long start,
 			    unsigned long end);
