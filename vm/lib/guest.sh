@@ -52,6 +52,11 @@ guest_pack() {
 		cp -a "$p" "$root/hmm/add/" || die "--add $p: cannot copy"
 	done
 	printf '%s\n' "$env" >"$root/hmm/job.env"
+	# vm/coverage only (HMM_MOCK_GCOV_DUMP=1): the guest writes the gcov
+	# counters to the job's serial port at the end. Unset: nothing changes.
+	if [ "${HMM_MOCK_GCOV_DUMP:-}" = 1 ]; then
+		echo 'HMM_GCOV_DUMP=1' >>"$root/hmm/job.env"
+	fi
 	# What the lane declares about its kernel, for the tests to hold it to:
 	# its base lane's .env first, so that the lane's own lines win.
 	if [ ${#LANE_ENV_FILES[@]} -gt 0 ]; then
