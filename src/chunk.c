@@ -45,6 +45,60 @@ struct page **hmm_mock_chunk_backing(struct page *page)
 }
 
 /**
+ * hmm_mock_alloc_backing() - allocate system pages to hold device contents
+ * @fresh:	array of @n NULL entries, filled from the front
+ * @n:		pages wanted
+ *
+ * The bulk allocator may return fewer than asked even when memory is
+ * there (it only takes what the per-CPU lists have): the rest come one by
+ * one.
+ *
+ * Return: how many pages are at the front of @fresh.
+ */
+unsigned int hmm_mock_alloc_backing(struct page **fresh, unsigned int n)
+{
+	unsigned int got = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER, n, fresh);
+
+	for (; got < n; got++) {
+		fresh[got] = alloc_page(GFP_HIGHUSER);
+		if (!fresh[got])
+			break;
+	}
+	return got;
+}
+
+/**
+ * hmm_mock_chunk_back_large() - backing pages for a whole large folio
+ * @head: first page of a PMD-aligned run of device-private pages
+ *
+ * Allocated in batches the first time its pages are used. On failure the
+ * pages that got one keep it.
+ *
+ * Return: true when every page of the run has backing memory.
+ */
+bool hmm_mock_chunk_back_large(struct page *head)
+{
+	struct page **backing = hmm_mock_chunk_backing(head);
+	struct page *fresh[HMM_MOCK_BATCH];
+	unsigned long i, j, missing, filled, used;
+
+	for (i = 0; i < HMM_MOCK_PMD_NR; i += HMM_MOCK_BATCH) {
+		for (j = 0, missing = 0; j < HMM_MOCK_BATCH; j++)
+			missing += !backing[i + j];
+		if (!missing)
+			continue;
+		memset(fresh, 0, sizeof(fresh));
+		filled = hmm_mock_alloc_backing(fresh, missing);
+		for (j = 0, used = 0; j < HMM_MOCK_BATCH && used < filled; j++)
+			if (!backing[i + j])
+				backing[i + j] = fresh[used++];
+		if (filled < missing)
+			return false;
+	}
+	return true;
+}
+
+/**
  * hmm_mock_devmem_data() - the memory holding a page's contents
  * @page: a device page of hmm-mock, or any ordinary page
  *

@@ -36,6 +36,8 @@ static inline bool hmm_mock_is_private(struct hmm_mock_device *mdev)
 
 struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page);
 struct page **hmm_mock_chunk_backing(struct page *page);
+unsigned int hmm_mock_alloc_backing(struct page **fresh, unsigned int n);
+bool hmm_mock_chunk_back_large(struct page *head);
 unsigned int hmm_mock_max_chunks(struct hmm_mock_device *mdev);
 struct hmm_mock_chunk *hmm_mock_chunk_create(struct hmm_mock_device *mdev, unsigned int index,
 					     const struct dev_pagemap_ops *ops);

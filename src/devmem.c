@@ -287,13 +287,12 @@ static unsigned int hmm_mock_attach_backing(struct hmm_mock_device *mdev,
 	if (!missing)
 		return n;
 
-	filled = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER, missing, fresh);
+	filled = hmm_mock_alloc_backing(fresh, missing);
 	for (i = 0; i < n; i++) {
 		struct page *page = pages[i];
 		struct page **backing = hmm_mock_chunk_backing(page);
 
 		if (!*backing) {
-			/* The bulk allocator packs what it got to the front. */
 			if (used >= filled) {
 				hmm_mock_free_list_push(mdev, page, false);
 				continue;
@@ -382,32 +381,6 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 	return got;
 }
 
-/*
- * Backing pages for a whole large folio, allocated in batches the first
- * time its pages are used. On failure the pages that got one keep it.
- */
-static bool hmm_mock_attach_backing_large(struct hmm_mock_device *mdev, struct page *head)
-{
-	struct page **backing = hmm_mock_chunk_backing(head);
-	struct page *fresh[HMM_MOCK_BATCH];
-	unsigned long i, j, missing, filled, used;
-
-	for (i = 0; i < HMM_MOCK_PMD_NR; i += HMM_MOCK_BATCH) {
-		for (j = 0, missing = 0; j < HMM_MOCK_BATCH; j++)
-			missing += !backing[i + j];
-		if (!missing)
-			continue;
-		memset(fresh, 0, sizeof(fresh));
-		filled = hmm_mock_alloc_pages_bulk(GFP_HIGHUSER, missing, fresh);
-		for (j = 0, used = 0; j < HMM_MOCK_BATCH && used < filled; j++)
-			if (!backing[i + j])
-				backing[i + j] = fresh[used++];
-		if (filled < missing)
-			return false;
-	}
-	return true;
-}
-
 /**
  * hmm_mock_devmem_alloc_large() - hand out one PMD-order device folio
  * @mdev: device to allocate from; hmm_mock_devmem_large() must be true
@@ -444,7 +417,7 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 			return NULL;
 	}
 
-	if (!hmm_mock_attach_backing_large(mdev, head)) {
+	if (!hmm_mock_chunk_back_large(head)) {
 		hmm_mock_large_list_push(mdev, head, false);
 		return NULL;
 	}
