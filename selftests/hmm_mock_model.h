@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The page model of hmm_mock_model.c. For every page of the test's ranges
+ * it holds the set of places the page may be, its mapping, the contents it
+ * may hold and its device-exclusive state. An operation maps each allowed
+ * state to every state it may lead to (the kernel leaves some choices open);
+ * an observation (a SNAPSHOT byte, data read) narrows the set to the states
+ * that explain it; one that none explains fails. Include after hmm_mock_test.h.
+ */
+#ifndef _HMM_MOCK_MODEL_H
+#define _HMM_MOCK_MODEL_H
+
+#include <stdint.h>
+
+#define NDEV		4
+#define NR_RANGES	3
+#define MAX_PAGES	64	/* pages of a range: one command batch */
+
+/* Where a page may be: bits of mpage.st. */
+#define ST_A		0x01u	/* no page (none pte): reads as zeros */
+#define ST_Z		0x02u	/* the shared zero page */
+#define ST_S		0x04u	/* a system page */
+#define ST_D(d)		(0x08u << (d))	/* memory of device d */
+#define ST_SYS		(ST_A | ST_Z | ST_S)
+#define ST_PRIV		(ST_D(0) | ST_D(1))
+
+#define IS_PRIVATE(d)	((d) < 2)
+
+enum { M_UNMAP, M_NONE, M_RO, M_RW };	/* mapping of a page, in order of access */
+enum { T_NO, T_YES, T_MAYBE };		/* knowledge */
+#define NSEEDS		4
+
+/*
+ * @s[0..@ns-1] are the contents the page may hold, as the seed of the
+ * pattern written (0: zeros); @ns 0 means any pattern the test wrote
+ * (too many unobserved maybe-writes to track). @lazy adds zeros: the page
+ * was MADV_FREE'd and not written since, so reclaim may drop it.
+ */
+struct mpage {
+	uint8_t st;	/* ST_* where the page may be */
+	uint8_t m;	/* M_* */
+	uint8_t lazy;
+	uint8_t ns;
+	uint8_t xent;	/* T_*: the CPU maps it by a device-exclusive entry */
+	uint8_t xm;	/* T_*: device @xo's file holds it exclusively */
+	uint8_t xo;
+	uint32_t s[NSEEDS];
+};
+
+/*
+ * Contents are written as the pattern seed, seed + 1, ... over the page's
+ * 32-bit words. Seeds name who wrote them: step @id, page @k of its range;
+ * step ids stay fixed when a subsequence is replayed.
+ */
+#define SEED(id, k)	((((uint32_t)(id) + 1) << 20) | ((uint32_t)(k) << 12))
+#define SEED_ID(s)	((int)((s) >> 20) - 1)
+#define SEED_K(s)	((int)(((s) >> 12) & 0xff))
+#define CORRUPT		1u	/* decode(): neither zeros nor one pattern */
+#define INIT_ID		4000	/* seeds of the initial contents */
+#define JUNK_K		255	/* page number of what fork children write */
+
+static inline void pat_fill(void *page, size_t psz, uint32_t seed)
+{
+	uint32_t *v = page;
+	size_t i;
+
+	for (i = 0; i < psz / 4; i++)
+		v[i] = seed ? seed + (uint32_t)i : 0;
+}
+
+static inline uint32_t pat_decode(const void *page, size_t psz)
+{
+	const uint32_t *v = page;
+	uint32_t s = v[0];
+	size_t i;
+
+	for (i = 0; i < psz / 4; i++)
+		if (v[i] != (s ? s + (uint32_t)i : 0))
+			return CORRUPT;
+	return s;
+}
+
+/* Names contents: who wrote them (the step, or the initial fill, and the page). */
+static inline const char *seed_str(char *b, size_t len, uint32_t s)
+{
+	if (!s || s == CORRUPT)
+		snprintf(b, len, s ? "corrupt" : "zeros");
+	else
+		snprintf(b, len, "%s#%d.p%d", SEED_K(s) == JUNK_K ? "fork-child" :
+			 SEED_ID(s) == INIT_ID ? "initial" : "step", SEED_ID(s), SEED_K(s));
+	return b;
+}
+
+/* The contents the page may hold; @b has room for NSEEDS of them. */
+static inline const char *data_str(char *b, size_t len, const struct mpage *p)
+{
+	size_t o = 0;
+	char t[40];
+	int i;
+
+	for (b[0] = 0, i = 0; i < p->ns; i++)
+		o += snprintf(b + o, len - o, "%s%s", i ? "|" : "", seed_str(t, 40, p->s[i]));
+	snprintf(b + o, len - o, "%s%s", p->ns ? "" : "any", p->lazy ? "|zeros(lazyfree)" : "");
+	return b;
+}
+
+static inline const char *st_str(char *b, size_t len, unsigned int st)
+{
+	static const char *const name[] = { "none", "zero", "sys", "dev0", "dev1", "dev2", "dev3" };
+	size_t o = 0;
+	int i;
+
+	for (b[0] = 0, i = 0; i < 7; i++)
+		if (st & (1u << i))
+			o += snprintf(b + o, len - o, "%s%s", o ? "|" : "", name[i]);
+	return st ? b : "nothing";
+}
+
+static inline bool data_has(const struct mpage *p, uint32_t v)
+{
+	int i;
+
+	if (v == CORRUPT)
+		return false;
+	if ((!v && p->lazy) || !p->ns)
+		return true;
+	for (i = 0; i < p->ns; i++)
+		if (p->s[i] == v)
+			return true;
+	return false;
+}
+
+/* The page now certainly holds @v. */
+static inline void data_set(struct mpage *p, uint32_t v)
+{
+	p->s[0] = v;
+	p->ns = 1;
+	p->lazy = 0;
+}
+
+/* Observed @v (data_has() said it is allowed); a lazily freed page may still drop. */
+static inline void data_seen(struct mpage *p, uint32_t v)
+{
+	bool lazy = p->lazy;
+
+	data_set(p, v);
+	p->lazy = lazy;
+}
+
+/* The page may now hold @v too. */
+static inline void data_maybe(struct mpage *p, uint32_t v)
+{
+	if (!p->ns || data_has(p, v))
+		return;
+	if (p->ns < NSEEDS)
+		p->s[p->ns++] = v;
+	else
+		p->ns = 0;	/* too many to track */
+}
+
+static inline uint8_t tri_weaken(uint8_t t)
+{
+	return t == T_NO ? T_NO : T_MAYBE;
+}
+
+/*
+ * Where an access through device @f (-1: the CPU) that faults the page in
+ * for reading takes it: a none pte gets the zero page, device-private
+ * memory comes back to system memory, coherent memory is read in place.
+ * hmm_range_fault() reports @f's own private pages without faulting them,
+ * but once it faults one page it faults all the rest of its walk
+ * (hmm_vma_fault()), own pages included: those may come back too.
+ */
+static inline unsigned int tr_read(unsigned int st, int f)
+{
+	unsigned int out = st & (ST_Z | ST_S);
+	int d;
+
+	if (st & ST_A)
+		out |= ST_Z;
+	for (d = 0; d < NDEV; d++)
+		if (st & ST_D(d))
+			out |= IS_PRIVATE(d) ? ST_S | (d == f ? ST_D(d) : 0) : ST_D(d);
+	return out;
+}
+
+/*
+ * The same for a write fault (also GUP for write, @f -1): system memory
+ * gets a page of its own; device-private memory is written in place only
+ * by its owner through a writable entry, else it comes back first;
+ * coherent memory is written in place unless copy-on-write copies it.
+ */
+static inline unsigned int tr_write(unsigned int st, int f)
+{
+	unsigned int out = st & ST_SYS ? ST_S : 0;
+	int d;
+
+	for (d = 0; d < NDEV; d++)
+		if (st & ST_D(d))
+			out |= ST_S | (!IS_PRIVATE(d) || d == f ? ST_D(d) : 0);
+	return out;
+}
+
+/* MIGRATE_TO_DEV to @d moves system pages only. */
+static inline unsigned int tr_to_dev(unsigned int st, int d)
+{
+	return (st & ST_SYS ? ST_D(d) : 0) | (st & ~ST_SYS);
+}
+
+/* MIGRATE_TO_SYS and eviction of @d move @d's pages only. */
+static inline unsigned int tr_to_sys(unsigned int st, int d)
+{
+	return st & ST_D(d) ? (st & ~ST_D(d)) | ST_S : st;
+}
+
+/* A migration's result for @p, which a device-exclusive entry blocks. */
+static inline unsigned int tr_unless_excl(const struct mpage *p, unsigned int moved)
+{
+	if (p->xent == T_YES)
+		return p->st;
+	return p->xent == T_MAYBE ? p->st | moved : moved;
+}
+
+/* Whether state @t of a page (in a writable mapping: @rw) shows as byte @b via device @f. */
+static inline bool snap_match(unsigned int t, int f, bool rw, uint8_t b)
+{
+	uint8_t acc = b & 3, kind = b & ~3;
+	int d = __builtin_ctz(t) - 3;
+
+	if (t == ST_A)
+		return b == HMM_DMIRROR_PROT_NONE;
+	if (t == ST_Z)
+		return b == (HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
+	if (t != ST_S && d != f && IS_PRIVATE(d))
+		return b == HMM_DMIRROR_PROT_NONE;	/* another owner's: not visible */
+	if (acc != HMM_DMIRROR_PROT_READ && !(rw && acc == HMM_DMIRROR_PROT_WRITE))
+		return false;
+	if (t == ST_S)
+		return kind == HMM_DMIRROR_PROT_NONE;
+	if (d != f)
+		return kind == HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
+	return kind == (IS_PRIVATE(d) ? HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
+					HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL);
+}
+
+/* Operations of a walk. */
+enum { OP_READ, OP_WRITE, OP_TO_DEV, OP_TO_SYS, OP_SNAPSHOT, OP_EXCL, OP_CHECK_EXCL,
+	OP_RELEASE, OP_CPU_READ, OP_CPU_WRITE, OP_PROTECT, OP_MUNMAP, OP_REMAP, OP_DONTNEED,
+	OP_FREE, OP_PAGEOUT, OP_FORK, OP_REOPEN, OP_CHECK_ALL, NR_OPS };
+
+static const char *const op_name[NR_OPS] = {
+	"READ", "WRITE", "MIGRATE_TO_DEV", "MIGRATE_TO_SYS", "SNAPSHOT", "EXCLUSIVE",
+	"CHECK_EXCLUSIVE", "RELEASE", "cpu-read", "cpu-write", "mprotect", "munmap", "remap",
+	"MADV_DONTNEED", "MADV_FREE", "MADV_PAGEOUT", "fork", "close+reopen", "check-all",
+};
+
+/* How often each operation comes up in a walk. */
+static const uint8_t op_weight[NR_OPS] = {
+	10, 10, 14, 8, 5, 5, 4, 2, 8, 8, 7, 1, 3, 2, 2, 2, 1, 2, 0,
+};
+
+/* One step of a walk: data only, so that any subsequence can be replayed. */
+struct step {
+	uint8_t op, dev, r, arg;	/* arg: mprotect's M_NONE/M_RO/M_RW */
+	uint8_t a, n;			/* pages a..a+n-1 of range r */
+	uint16_t id;			/* index in the generated list */
+};
+
+struct cfg {
+	int devs;			/* devices the variant uses */
+	bool excl;			/* the kernel has device-exclusive entries */
+	bool swap;			/* swap is on: pages may be absent with data */
+	unsigned int skip;		/* operations run as no-ops (HMM_MOCK_MODEL_SKIP) */
+	double deadline;		/* CLOCK_MONOTONIC time the walk stops at */
+	int npages[NR_RANGES];
+	uint64_t untouched[NR_RANGES];	/* pages left unwritten at the start */
+};
+
+struct model {
+	const struct cfg *c;
+	struct mpage pg[NR_RANGES][MAX_PAGES];
+	char *map[NR_RANGES];		/* each range with a guard page on each side */
+	int fd[NDEV];
+	__u64 in_use0[NDEV];		/* device pages in use before the walk */
+	unsigned long ioctls, steps, ran[NR_OPS];
+	int fail;			/* index of the failing step, or -1 */
+	const char *cat;		/* what kind of check failed */
+	char msg[768];
+};
+
+static size_t psz;
+static char *buf;			/* MAX_PAGES pages for the device's side */
+static uint8_t snap[MAX_PAGES];
+
+#define PG(M, r, i)	(&(M)->pg[r][i])
+#define ADDR(M, r, i)	((M)->map[r] + ((size_t)(i) + 1) * psz)
+#define FAIL(M, kind, ...) ({							\
+	(M)->cat = (kind);							\
+	snprintf((M)->msg, sizeof((M)->msg), __VA_ARGS__);			\
+	-1;									\
+})
+
+static int want_ret(struct model *M, const char *what, int ret, int want)
+{
+	if (ret == want)
+		return 0;
+	return FAIL(M, "result", "%s returned %d (%s), the model expects %d (%s)", what, ret,
+		    strerror(-ret), want, strerror(-want));
+}
+
+/* First page of the step's range mapped with less than @m, or -1. */
+static int first_below(struct model *M, const struct step *s, int m)
+{
+	int i;
+
+	for (i = s->a; i < s->a + s->n; i++)
+		if (PG(M, s->r, i)->m < m)
+			return i;
+	return -1;
+}
+
+static int narrow(struct model *M, int r, int i, unsigned int mask, const char *what)
+{
+	struct mpage *p = PG(M, r, i);
+	char a[64], b[64];
+
+	if (!(p->st & mask))
+		return FAIL(M, "location", "%s: r%d p%d: model allows %s, observation says %s",
+			    what, r, i, st_str(a, sizeof(a), p->st), st_str(b, sizeof(b), mask));
+	p->st &= mask;
+	return 0;
+}
+
+/* Checks page contents @data that something read from page @i of range @r. */
+static int observe(struct model *M, int r, int i, const void *data, const char *what)
+{
+	struct mpage *p = PG(M, r, i);
+	uint32_t v = pat_decode(data, psz);
+	char a[64], b[160];
+
+	if (!data_has(p, v))
+		return FAIL(M, "data", "%s: r%d p%d holds %s, the model allows %s", what, r, i,
+			    seed_str(a, sizeof(a), v), data_str(b, sizeof(b), p));
+	data_seen(p, v);
+	return 0;
+}
+
+/* A device access through @f faulted the page, or used its own entry. */
+static void dev_touch(struct mpage *p, int f)
+{
+	if (p->xo == f && p->xm != T_NO) {
+		p->xent = tri_weaken(p->xent);
+		p->xm = tri_weaken(p->xm);
+	} else {
+		p->xent = p->xm = T_NO;
+	}
+}
+
+/* Checks SNAPSHOT byte @b of page @i of range @r through device @f. */
+static int snap_check(struct model *M, int f, int r, int i, uint8_t b, const char *what)
+{
+	struct mpage *p = PG(M, r, i);
+	unsigned int keep = 0, t;
+	char x[64];
+
+	if (p->m < M_RO) {
+		if (b == HMM_DMIRROR_PROT_ERROR)
+			return 0;
+		return FAIL(M, "snapshot", "%s via dev%d: r%d p%d (%s) is %#x, want 0xff", what, f,
+			    r, i, p->m ? "PROT_NONE" : "unmapped", b);
+	}
+	if (p->xent != T_NO && b == HMM_DMIRROR_PROT_NONE)
+		return 0;	/* the device-exclusive entry */
+	for (t = ST_A; t <= ST_D(3); t <<= 1)
+		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
+			keep |= t;
+	if (!keep || p->xent == T_YES)
+		return FAIL(M, "snapshot", "%s via dev%d: r%d p%d is %#x, the model allows %s%s%s",
+			    what, f, r, i, b, st_str(x, sizeof(x), p->st),
+			    p->m == M_RO ? " read-only" : "",
+			    p->xent == T_YES ? " behind a device-exclusive entry (0x00)" : "");
+	p->st = keep;
+	p->xent = T_NO;
+	return 0;
+}
+
+static int cmd(struct model *M, int dev, unsigned long op, const struct step *s, void *ptr,
+	       struct hmm_dmirror_cmd *out)
+{
+	M->ioctls++;
+	return hmm_mock_cmd(M->fd[dev], op, ADDR(M, s->r, s->a), ptr, s->n, out);
+}
+
+/* SNAPSHOT of @n pages from page @a of range @r through device @f, checked. */
+static int snapshot(struct model *M, int f, int r, int a, int n, const char *what)
+{
+	struct step s = { .r = r, .a = a, .n = n };
+	struct hmm_dmirror_cmd c;
+	int i, ret;
+
+	ret = cmd(M, f, HMM_DMIRROR_SNAPSHOT, &s, snap, &c);
+	if (want_ret(M, what, ret, 0))
+		return -1;
+	if (c.cpages != (unsigned long)n)
+		return FAIL(M, "cpages", "%s: cpages %llu, want %d", what, c.cpages, n);
+	for (i = a; i < a + n; i++)
+		if (snap_check(M, f, r, i, snap[i - a], what))
+			return -1;
+	return 0;
+}
+
+/*
+ * How far the fault of a failing WRITE walks: from the first page the
+ * device has no writable entry for, it faults every page it passes,
+ * reports read-only pages it holds itself (device-private) and walks on,
+ * and stops at the first page it may not write: -EPERM (read-only),
+ * -EFAULT (no access). Read-only pages of its own it passed make the
+ * command -EPERM at the end. Returns the first page it cannot pass.
+ */
+static int write_walk(struct model *M, const struct step *s, bool *eperm, bool *efault)
+{
+	int i;
+
+	*eperm = *efault = false;
+	for (i = s->a; i < s->a + s->n; i++) {
+		struct mpage *p = PG(M, s->r, i);
+
+		*efault |= p->m < M_RO;
+		*eperm |= p->m == M_RO;
+		if (p->m < M_RO || (p->m == M_RO && !(IS_PRIVATE(s->dev) && p->st == ST_D(s->dev))))
+			break;
+	}
+	return i;
+}
+
+/*
+ * HMM_MOCK_STATS of device @d against the model: the counters balance, the
+ * pages the model has there are in use, and no more than those it may have
+ * there (and those stuck before the walk).
+ */
+static int stats_check(struct model *M, int d)
+{
+	struct hmm_mock_stats stats, *st = &stats;
+	unsigned long lo = 0, hi = 0;
+	int r, i;
+
+	M->ioctls++;
+	if (ioctl(M->fd[d], HMM_MOCK_STATS, st))
+		return FAIL(M, "stats", "HMM_MOCK_STATS on dev%d: %s", d, strerror(errno));
+	for (r = 0; r < NR_RANGES; r++)
+		for (i = 0; i < M->c->npages[r]; i++) {
+			lo += PG(M, r, i)->st == ST_D(d);
+			hi += !!(PG(M, r, i)->st & ST_D(d));
+		}
+	if (st->pages_in_use > M->in_use0[d] + hi)
+		return FAIL(M, "leak", "dev%d: %llu pages in use, the model has at most %lu there (+%llu in use before)",
+			    d, st->pages_in_use, hi, M->in_use0[d]);
+	if (st->pages_free + st->pages_in_use != st->pages_total || st->pages_in_use < lo)
+		return FAIL(M, "stats", "dev%d: free %llu + in use %llu, total %llu; the model has %lu..%lu pages there",
+			    d, st->pages_free, st->pages_in_use, st->pages_total, lo, hi);
+	return 0;
+}
+
+/*
+ * What the model learnt at one place holds at others: without swap, a page
+ * that must hold data is neither absent nor the zero page, and one that is
+ * must hold zeros; a file's exclusive entry goes with the CPU's.
+ */
+static int settle(struct model *M)
+{
+	unsigned int empty = M->c->swap ? ST_Z : ST_A | ST_Z;
+	char b[160];
+	int r, i;
+
+	for (r = 0; r < NR_RANGES; r++)
+		for (i = 0; i < M->c->npages[r]; i++) {
+			struct mpage *p = PG(M, r, i);
+
+			if (!data_has(p, 0))
+				p->st &= ~empty;
+			if (!p->st)
+				return FAIL(M, "data", "r%d p%d: no page there, but it must hold %s: data lost",
+					    r, i, data_str(b, sizeof(b), p));
+			if (!(p->st & ~empty))
+				data_seen(p, 0);
+			if (p->xent == T_NO)
+				p->xm = T_NO;
+		}
+	return 0;
+}
+
+/* RELEASE or the last close (@closed) moved all pages of device @d to system memory. */
+static void evicted(struct model *M, int d, bool closed)
+{
+	int r, i;
+
+	for (r = 0; r < NR_RANGES; r++)
+		for (i = 0; i < M->c->npages[r]; i++) {
+			struct mpage *p = PG(M, r, i);
+
+			if (closed && p->xo == d)
+				p->xm = T_NO;
+			if (!(p->st & ST_D(d)))
+				continue;
+			/* An exclusive entry may or may not keep a coherent page there. */
+			p->st = p->xent == T_NO ? tr_to_sys(p->st, d) : p->st | ST_S;
+			p->xent = tri_weaken(p->xent);
+			p->xm = tri_weaken(p->xm);
+		}
+}
+
+/*
+ * After fork: exclusive entries were restored; the child's CPU faults may have
+ * moved device-private pages the two shared back to system memory, for both.
+ */
+static void forked(struct model *M)
+{
+	int r, i;
+
+	for (r = 0; r < NR_RANGES; r++)
+		for (i = 0; i < M->c->npages[r]; i++) {
+			struct mpage *p = PG(M, r, i);
+
+			p->xent = p->xm = T_NO;
+			if (p->st & ST_PRIV)
+				p->st |= ST_S;
+		}
+}
+
+/* After mprotect, munmap, remap or madvise @s (remap: of the unmapped pages). */
+static void vm_done(struct model *M, const struct step *s)
+{
+	int i;
+
+	for (i = s->a; i < s->a + s->n; i++) {
+		struct mpage *p = PG(M, s->r, i);
+
+		if (s->op == OP_PROTECT && p->m != M_UNMAP) {
+			if (p->m != s->arg)
+				p->xm = T_NO;	/* invalidated */
+			p->m = s->arg;
+		} else if (s->op == OP_MUNMAP || s->op == OP_DONTNEED ||
+			   (s->op == OP_REMAP && p->m == M_UNMAP)) {
+			p->m = s->op == OP_MUNMAP ? M_UNMAP : s->op == OP_REMAP ? M_RW : p->m;
+			p->st = ST_A;
+			data_set(p, 0);
+			p->xent = p->xm = T_NO;
+		} else if (s->op == OP_FREE && p->m != M_UNMAP) {
+			/* MADV_FREE skips device memory; system pages may drop from now on. */
+			p->lazy |= !!(p->st & ST_S);
+			p->xm = T_NO;
+		} else if (s->op == OP_PAGEOUT && (p->st & ST_S) && (p->lazy || M->c->swap)) {
+			p->st |= ST_A;
+		}
+	}
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The walk of @seed: range sizes, initial contents and @n steps, the last a check-all. */
+static void generate(struct cfg *c, struct step *steps, int n, uint64_t seed)
+{
+	int r, k, op, w, total = 0, devs[NDEV], ndevs = 0, d;
+
+	for (d = 0; d < NDEV; d++)
+		if (c->devs & (1 << d))
+			devs[ndevs++] = d;
+	for (op = 0; op < NR_OPS; op++)
+		total += op_weight[op];
+	for (r = 0; r < NR_RANGES; r++) {
+		c->npages[r] = 8 + rnd(&seed) % (MAX_PAGES - 7);
+		c->untouched[r] = rnd(&seed) & rnd(&seed);
+	}
+	for (k = 0; k < n; k++) {
+		struct step *s = &steps[k];
+		int len, pick = rnd(&seed) % 4;
+
+		for (w = rnd(&seed) % total, op = 0; w >= op_weight[op]; op++)
+			w -= op_weight[op];
+		s->op = k == n - 1 ? OP_CHECK_ALL : op;
+		s->id = k;
+		s->dev = devs[rnd(&seed) % ndevs];
+		s->r = rnd(&seed) % NR_RANGES;
+		w = rnd(&seed) % 8;
+		s->arg = w == 0 ? M_NONE : w < 4 ? M_RO : M_RW;
+		/* The whole range, one page, or any part of it. */
+		len = c->npages[s->r];
+		s->a = pick == 0 ? 0 : rnd(&seed) % len;
+		s->n = pick == 0 ? len : pick == 1 ? 1 : 1 + (int)(rnd(&seed) % (len - s->a));
+	}
+}
+
+#endif /* _HMM_MOCK_MODEL_H */
