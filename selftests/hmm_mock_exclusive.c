@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Device-exclusive access (HMM_DMIRROR_EXCLUSIVE): CPU access revokes it,
- * mprotect and fork end it, an unmapped range fails, and transparent huge
- * pages behave as the lane declares.
+ * mprotect and fork end it, an unmapped range fails, RELEASE frees the
+ * device pages it covered, and transparent huge pages behave as the lane
+ * declares.
  * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
  * device-coherent memory.
  */
@@ -84,6 +85,34 @@ TEST_F(mem, exclusive_on_unmapped_range_fails_efault)
 	MAP_RANGE(2);
 	ASSERT_EQ(0, munmap(p, len));
 	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, 2, NULL));
+}
+
+/*
+ * Before 6.15 a device-exclusive entry does not count as a mapping, and
+ * eviction took an exclusive device-coherent page for unmapped: the page
+ * stayed on the device for good (and on 6.12-debug KASAN reported a
+ * use-after-free of its anon_vma). There the driver moves coherent pages
+ * to system memory before making them exclusive.
+ */
+TEST_F(mem, exclusive_device_pages_are_released_with_their_data)
+{
+	struct hmm_dmirror_cmd cmd;
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	MAP_FILLED(8, 149);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, len, 149));
+
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_RELEASE, p, buf, n, NULL));
+	EXPECT_EQ(0UL, hmm_mock_stats(self->fd).pages_in_use);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 149));
+	hmm_mock_fill(p, len, 151);
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 151));
 }
 
 /*

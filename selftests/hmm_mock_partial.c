@@ -148,7 +148,6 @@ TEST_F(mem, device_write_racing_with_migrations_is_never_lost)
 
 TEST_F(mem, exclusive_racing_with_device_writes_loses_none)
 {
-	const char *keeps = getenv("HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT");
 	int ret;
 
 	SKIP_IF_SETUP_SKIPPED();
@@ -157,15 +156,6 @@ TEST_F(mem, exclusive_racing_with_device_writes_loses_none)
 	if (ret == -EOPNOTSUPP)
 		SKIP(return, "kernel without device-exclusive entries (CONFIG_DEVICE_PRIVATE=n)");
 	ASSERT_EQ(0, ret);
-	/*
-	 * Coherent pages stay on the device when made exclusive. Before 6.15
-	 * a device-exclusive entry drops the page's mapcount, so the eviction
-	 * at the last close takes the page for unmapped and migrates it from
-	 * under the entry: a leaked device page, a use-after-free of its
-	 * anon_vma (KASAN on 6.12), fixed by 6.15's device-exclusive rework.
-	 */
-	if (variant->coherent && keeps && !strcmp(keeps, "0"))
-		SKIP(return, "device-exclusive entries drop the mapcount on this kernel");
 	writes_survive(_metadata, self->fd, self->page, true);
 }
 

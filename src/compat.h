@@ -140,6 +140,28 @@ static inline unsigned long hmm_mock_alloc_pages_bulk(gfp_t gfp, unsigned long n
  * mapping, -EOPNOTSUPP on kernels without device-exclusive entries
  * (CONFIG_DEVICE_PRIVATE=n).
  */
+/*
+ * Whether a device-exclusive entry counts as a mapping of its page: since
+ * 6.15's device-exclusive rework (make_device_exclusive()). Before, the
+ * page looks unmapped to rmap while the entry exists.
+ */
+#ifdef HMM_MOCK_HAVE_MAKE_DEVICE_EXCLUSIVE
+#define HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT	true
+#else
+#define HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT	false
+#endif
+
+/* Pins the page of current's mm at @addr; caller holds mmap_lock. */
+static inline long hmm_mock_pin_user_page(unsigned long addr, unsigned int gup_flags,
+					  struct page **page)
+{
+#ifdef HMM_MOCK_HAVE_PIN_USER_PAGES_NOVMAS
+	return pin_user_pages(addr, 1, gup_flags, page);
+#else
+	return pin_user_pages(addr, 1, gup_flags, page, NULL);
+#endif
+}
+
 static inline struct page *hmm_mock_make_page_exclusive(struct mm_struct *mm, unsigned long addr,
 							void *owner)
 {

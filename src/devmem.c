@@ -16,6 +16,10 @@
  *              migrate_*_finalize() unlocked it. It is referenced by the
  *              page table (and by the device page table only through the
  *              invalidation protocol of mirror.c, never with a reference).
+ *   vacated    A migration moved its contents to system memory
+ *              (hmm_mock_devmem_vacate(), under the page lock). Between
+ *              the unlock and the last put, eviction by pfn can still take
+ *              and lock the page, unmapped: it must not move it again.
  *   freed      The last reference went away (munmap, migration back to
  *              system memory, failed migration): the core calls
  *              hmm_mock_page_free(), which puts the page back on the free
@@ -84,6 +88,7 @@ static void hmm_mock_folio_split(struct folio *head, struct folio *tail)
 	}
 	tail->pgmap = head->pgmap;
 	tail->page.mapping = head->page.mapping;
+	tail->page.zone_device_data = NULL;	/* in use, not vacated */
 }
 #endif
 
@@ -446,6 +451,37 @@ static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page 
 static void hmm_mock_page_free(struct page *page)
 {
 	hmm_mock_free_list_push(hmm_mock_page_chunk(page)->mdev, page, true);
+}
+
+/* What zone_device_data of an allocated page points to once it is vacated. */
+static const char hmm_mock_vacated_mark;
+
+/**
+ * hmm_mock_devmem_vacate() - record that a device page's contents moved out
+ * @page: an allocated device page (a large folio's first page), locked,
+ *	  that migrate_*_pages() just migrated to system memory
+ *
+ * The migration that moved it drops its reference only after unlocking
+ * it, so eviction by pfn can still get and lock the page, now mapped
+ * nowhere, and would migrate it a second time: the kernel then migrates a
+ * folio whose memory cgroup charge already moved on (a DEBUG_VM warning in
+ * mem_cgroup_migrate()). The mark lasts until the page is freed.
+ */
+void hmm_mock_devmem_vacate(struct page *page)
+{
+	page->zone_device_data = (void *)&hmm_mock_vacated_mark;
+}
+
+/**
+ * hmm_mock_devmem_vacated() - whether a device page's contents moved out
+ * @page: an allocated device page, locked
+ *
+ * Return: true after hmm_mock_devmem_vacate() on it: the page must not be
+ * migrated again.
+ */
+bool hmm_mock_devmem_vacated(struct page *page)
+{
+	return page->zone_device_data == &hmm_mock_vacated_mark;
 }
 
 /**

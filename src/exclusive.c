@@ -18,6 +18,32 @@
 #include "mirror.h"
 
 /*
+ * Before 6.15 a device-exclusive entry does not count as a mapping of its
+ * page, and the conversion turns every mapping of the page into such an
+ * entry. For a device-coherent page that breaks eviction, which finds the
+ * page unmapped and migrates it from under the entry: the page leaks and
+ * the next rmap walk of its anon_vma reads freed memory. There the device
+ * only gets exclusive access to system pages: a long-term pin for writing
+ * moves the page at @addr to system memory if it is device-coherent (any
+ * device's), breaks copy-on-write sharing, and keeps the page where it is
+ * until the conversion is done.
+ *
+ * Return: the pinned page, NULL from 6.15 on, or an ERR_PTR().
+ */
+static struct page *hmm_mock_exclusive_pin(unsigned long addr)
+{
+	struct page *page;
+	long ret;
+
+	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT)
+		return NULL;
+	ret = hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, &page);
+	if (ret == 1)
+		return page;
+	return ERR_PTR(ret < 0 ? ret : -EBUSY);
+}
+
+/*
  * Makes the page at @addr exclusive and maps it atomically on the device.
  * The page stays locked until it is in the device page table, and an
  * invalidation between the conversion and the mapping (other than the
@@ -28,7 +54,7 @@
 static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long addr)
 {
 	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-	struct page *page;
+	struct page *page, *pinned;
 	unsigned long seq;
 	int ret;
 
@@ -36,13 +62,20 @@ static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long
 		if (time_after(jiffies, timeout))
 			return -EBUSY;
 
+		pinned = hmm_mock_exclusive_pin(addr);
+		if (IS_ERR(pinned))
+			return PTR_ERR(pinned);
 		seq = hmm_mock_mirror_read_begin(mirror);
 		page = hmm_mock_make_page_exclusive(mirror->mm, addr, mirror->mdev);
-		if (IS_ERR(page))
-			return PTR_ERR(page);
-		ret = hmm_mock_mirror_map_exclusive(mirror, addr, page, seq);
-		unlock_page(page);
-		put_page(page);
+		if (IS_ERR(page)) {
+			ret = PTR_ERR(page);
+		} else {
+			ret = hmm_mock_mirror_map_exclusive(mirror, addr, page, seq);
+			unlock_page(page);
+			put_page(page);
+		}
+		if (pinned)
+			unpin_user_page(pinned);
 	} while (ret == -EAGAIN);
 	return ret;
 }
@@ -53,10 +86,13 @@ static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long
  * @cmd:	the command, checked
  *
  * All or nothing: on failure no page of the range stays mapped on the
- * device. On success cmd->ptr receives what the device holds.
+ * device. On success cmd->ptr receives what the device holds. Before 6.15
+ * device-coherent pages of the range move to system memory first (see
+ * hmm_mock_exclusive_pin()).
  *
- * Return: 0 or -errno; -EBUSY when a page could not be made exclusive,
- * -EOPNOTSUPP on kernels without device-exclusive entries.
+ * Return: 0 or -errno; -EBUSY when a page could not be made exclusive
+ * (before 6.15 also a coherent page that could not move), -EOPNOTSUPP on
+ * kernels without device-exclusive entries.
  */
 int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {

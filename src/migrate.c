@@ -308,7 +308,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 {
 	struct hmm_mock_device *mdev = mirror->mdev;
 	struct vm_area_struct *vma;
-	unsigned long addr, next;
+	unsigned long addr, next, n;
 	int ret = 0;
 
 	for (addr = start; addr < end; addr = next) {
@@ -330,8 +330,9 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 			break;
 		dir->fill(mirror, &args, b);
 		migrate_vma_pages(&args);
+		n = hmm_mock_vacate_moved(args.src, args.npages);
 		if (moved)
-			*moved += hmm_mock_count_moved(args.src, args.npages);
+			*moved += n;
 		migrate_vma_finalize(&args);
 		cond_resched();
 	}

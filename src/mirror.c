@@ -24,8 +24,9 @@
  * sequence until no other invalidation ran, but the conversion itself
  * invalidates (and so may a restore of an entry an earlier attempt made
  * exclusive, a PMD split, the CPU fault that brings a device page back
- * first, or reclaim in its own allocations), which would never settle. So
- * the invalidations raised by the task that called
+ * first, the pin that moves a coherent page to system memory before 6.15,
+ * or reclaim in its own allocations), which would never settle. So the
+ * invalidations raised by the task that called
  * hmm_mock_mirror_begin_exclusive() clear entries like any other but leave
  * the notifier sequence alone. That is only safe because nothing else can
  * install an entry meanwhile: EXCLUSIVE holds mirror->fault_lock for

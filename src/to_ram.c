@@ -59,7 +59,8 @@ static struct page *hmm_mock_alloc_system_page(const struct hmm_mock_sysmem_dst 
  * one can be allocated; otherwise, where there is a VMA, single pages for
  * each of its pages, and the kernel splits the folio as it migrates it.
  * Without a VMA (eviction) the kernel cannot split it, so it stays on the
- * device. Entries left without a page stay where they are.
+ * device. Entries left without a page stay where they are, and so do
+ * pages already vacated.
  */
 void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
 				unsigned long *dst, unsigned long npages)
@@ -72,7 +73,7 @@ void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsi
 		struct page *spage = migrate_pfn_to_page(src[i]);
 
 		nr = 1;
-		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE))
+		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE) || hmm_mock_devmem_vacated(spage))
 			continue;
 		if (src[i] & HMM_MOCK_PFN_COMPOUND) {
 			nr = min(HMM_MOCK_PMD_NR, npages - i);
@@ -92,20 +93,29 @@ void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsi
 }
 
 /**
- * hmm_mock_count_moved() - pages a migration moved
+ * hmm_mock_vacate_moved() - settle the sources of a migration
  * @src:	source entries after migrate_*_pages()
  * @npages:	entries
+ *
+ * Marks each device page that moved to system memory vacated (see
+ * hmm_mock_devmem_vacate()), before migrate_*_finalize() unlocks it.
  *
  * Return: the pages of the entries that still say MIGRATE_PFN_MIGRATE,
  * counting a large folio as all its pages.
  */
-unsigned long hmm_mock_count_moved(const unsigned long *src, unsigned long npages)
+unsigned long hmm_mock_vacate_moved(const unsigned long *src, unsigned long npages)
 {
 	unsigned long i, n = 0;
 
-	for (i = 0; i < npages; i++)
-		if ((src[i] & MIGRATE_PFN_VALID) && (src[i] & MIGRATE_PFN_MIGRATE))
-			n += src[i] & HMM_MOCK_PFN_COMPOUND ? HMM_MOCK_PMD_NR : 1;
+	for (i = 0; i < npages; i++) {
+		struct page *page = migrate_pfn_to_page(src[i]);
+
+		if (!page || !(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (is_zone_device_page(page))
+			hmm_mock_devmem_vacate(page);
+		n += src[i] & HMM_MOCK_PFN_COMPOUND ? HMM_MOCK_PMD_NR : 1;
+	}
 	return n;
 }
 
@@ -141,7 +151,7 @@ static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_de
 	if ((src[0] & MIGRATE_PFN_MIGRATE) && !dst[0])
 		ret = VM_FAULT_OOM;	/* collected, but no system page for it */
 	migrate_vma_pages(&args);
-	if (src[0] & MIGRATE_PFN_MIGRATE)
+	if (hmm_mock_vacate_moved(src, npages))
 		atomic_long_inc(&mdev->cpu_faults);
 	migrate_vma_finalize(&args);
 	return ret;
