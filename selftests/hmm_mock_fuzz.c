@@ -18,10 +18,10 @@
  * HMM_MOCK_FUZZ_TRACE=1 prints every call, and its result and the device
  * pages in use after it.
  * Fixture fuzz: every test runs on device-private and device-coherent memory.
+ * The calls, how they are drawn, predicted and judged, are in hmm_mock_fuzz.h.
  */
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -30,42 +30,11 @@
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
 #include "hmm_mock_chaos.h"
+#include "hmm_mock_fuzz.h"
 
 #define TIMEOUT		300	/* harness timeout of each test */
 #define BUDGET		200	/* seconds of calls before stopping early */
 #define CALL_LIMIT	60	/* seconds one call may take */
-#define RESERVE		(40UL << 20)
-#define CANARY		8	/* pages; the first half on the device */
-#define BUF_PAGES	520	/* more than the largest target */
-#define KPTR		0xffff888000000000ULL
-#define TOP4		((1ULL << 47) - 4096)	/* TASK_SIZE, 4-level paging */
-#define TOP5		((1ULL << 56) - 4096)	/* TASK_SIZE, 5-level paging */
-
-enum { ARG_OK, ARG_NULL, ARG_HOLE, ARG_KERNEL, ARG_RO, ARG_EDGE, NR_ARGS };
-static const char *const arg_names[] = { "ok", "NULL", "hole", "kernel", "ro", "edge" };
-
-struct target {
-	const char *name;
-	char *p;
-	unsigned long npages;
-	bool rw;		/* writable everywhere: fine for fault_in */
-};
-
-struct fuzz {
-	int fd, peer, uffd, memfd, tmpfd;
-	size_t page;
-	bool coherent, unlocked, la57, populated;
-	char *res, *cursor, *buf, *ro, *hole, *canary, *arg_rw, *arg_ro;
-	struct target t[20];
-	int nt;
-	unsigned long long edges[16];
-	int nedges;
-	pthread_t uffd_thread, watchdog;
-	bool uffd_running, watching;
-	uint64_t busy_since;	/* microseconds, 0: no call running */
-	char desc[320];
-	unsigned long canary_ok_at;	/* call after which the canary was last fine */
-};
 
 FIXTURE(fuzz) {
 	struct fuzz *f;
@@ -82,11 +51,6 @@ FIXTURE_VARIANT(fuzz) {
 
 FIXTURE_VARIANT_ADD(fuzz, private) { .id = HMM_MOCK_PRIVATE0, .peer = 1, .coherent = false };
 FIXTURE_VARIANT_ADD(fuzz, coherent) { .id = HMM_MOCK_COHERENT0, .peer = 3, .coherent = true };
-
-static uint64_t usecs(void)
-{
-	return (uint64_t)(chaos_now() * 1e6) | 1;
-}
 
 /* Serves missing-page faults of the userfaultfd target with pattern pages. */
 static void *uffd_main(void *arg)
@@ -153,11 +117,6 @@ static void add_target(struct fuzz *f, const char *name, char *p, unsigned long 
 	f->t[f->nt++] = (struct target){ name, p, npages, rw };
 	if (rw && strcmp(name, "uffd"))
 		hmm_mock_fill(p, npages * f->page, f->nt * 1000);
-}
-
-static bool in(const void *base, unsigned long npages, size_t page, unsigned long long a)
-{
-	return a >= (uintptr_t)base && a < (uintptr_t)base + npages * page;
 }
 
 static bool unmapped(void *p, size_t len)
@@ -345,320 +304,6 @@ FIXTURE_TEARDOWN(fuzz)
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f);
-}
-
-struct call {
-	unsigned long op;
-	int arg;
-	const struct target *t;	/* what addr was drawn from, or NULL */
-	struct hmm_dmirror_cmd cmd;
-};
-
-static bool is_dmirror(unsigned long op)
-{
-	unsigned int i;
-
-	for (i = 0; i < CHAOS_NR_DMIRROR_OPS; i++)
-		if (op == chaos_dmirror_ops[i])
-			return true;
-	return false;
-}
-
-static bool is_stats(unsigned long op)
-{
-	return _IOC_DIR(op) == _IOC_READ && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE && !_IOC_NR(op) &&
-	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_stats) ||
-		_IOC_SIZE(op) == offsetof(struct hmm_mock_stats, large_folio_pages));
-}
-
-static bool is_range_op(unsigned long op)
-{
-	return is_dmirror(op) && op != HMM_DMIRROR_RELEASE && op != HMM_DMIRROR_FLAGS;
-}
-
-/* Bytes of cmd.ptr that command @op uses (the driver's own rule). */
-static unsigned long long buf_size(unsigned long op, unsigned long long npages, size_t page)
-{
-	if (op == HMM_DMIRROR_SNAPSHOT)
-		return npages;
-	if (op == HMM_DMIRROR_READ || op == HMM_DMIRROR_WRITE || op == HMM_DMIRROR_READ_UNLOCKED ||
-	    op == HMM_DMIRROR_MIGRATE_TO_DEV || op == HMM_DMIRROR_EXCLUSIVE)
-		return npages * page;
-	return 0;
-}
-
-static unsigned long gen_op(uint64_t *r)
-{
-	static const unsigned char weight[] = { 12, 12, 14, 12, 10, 8, 4, 2, 3, 3 };
-	unsigned int i, x = chaos_below(r, 100), sizes[] = { 0, 8, 39, 40, 41, 56, 88, 0x3fff };
-
-	for (i = 0; i < CHAOS_NR_DMIRROR_OPS; x -= weight[i++])
-		if (x < weight[i])
-			return chaos_dmirror_ops[i];
-	if (x < 5)
-		return x < 3 ? HMM_MOCK_STATS : _IOC(chaos_below(r, 4), HMM_MOCK_IOC_TYPE, 0,
-						      sizes[chaos_below(r, 8)]);
-	if (x < 10)
-		return chaos_dmirror_ops[chaos_below(r, CHAOS_NR_DMIRROR_OPS)] ^
-		       (1UL << chaos_below(r, 32));
-	if (x < 13)
-		return (uint32_t)chaos_next(r);
-	return _IOC(chaos_below(r, 4), chaos_below(r, 2) ? 'H' : HMM_MOCK_IOC_TYPE,
-		    chaos_below(r, 0x20), chaos_below(r, 2) ? sizes[chaos_below(r, 8)] :
-		    chaos_below(r, 65));
-}
-
-/* A random call; @canary: whether its range may start in the canary. */
-static void gen_call(struct fuzz *f, uint64_t *r, struct call *c, bool canary)
-{
-	static struct target can;
-	unsigned long long addr, n, ptr, x;
-	const struct target *t = NULL;
-	long pg;
-
-	can = (struct target){ "canary", f->canary, CANARY, true };
-	memset(c, 0, sizeof(*c));
-	c->op = gen_op(r);
-	x = chaos_below(r, 100);
-	if (x < 75) {
-		t = canary && chaos_below(r, 6) == 0 ? &can : &f->t[chaos_below(r, f->nt)];
-		pg = (long)chaos_below(r, t->npages + 2) - 1;
-		addr = (uintptr_t)t->p + pg * (long)f->page;
-		if (chaos_below(r, 10) == 0)
-			addr += 1 + chaos_below(r, f->page - 1);
-	} else if (x < 80) {
-		addr = (uintptr_t)f->res + (chaos_below(r, RESERVE) & ~(f->page - 1));
-	} else if (x < 85) {
-		addr = chaos_next(r) | 1ULL << 63;
-	} else {
-		addr = f->edges[chaos_below(r, f->nedges)];
-	}
-	x = chaos_below(r, 100);
-	if (x < 55) {
-		n = 1 + chaos_below(r, t ? t->npages + 2 : 16);
-	} else if (x < 75) {
-		n = x < 65 ? 0 : 1;
-	} else {
-		const unsigned long long edge[] = {
-			1ULL << 20, 1ULL << 35, TOP4 / f->page, (TOP4 - addr) / f->page,
-			(TOP4 - addr) / f->page + 1, ~0ULL, ~0ULL / f->page, -addr / f->page,
-			-addr / f->page + 1, 1ULL << 52, chaos_next(r),
-		};
-		n = edge[chaos_below(r, ARRAY_SIZE(edge))];
-	}
-	x = chaos_below(r, 100);
-	if (x < (n > BUF_PAGES ? 30 : 60)) {
-		ptr = (uintptr_t)f->buf;
-	} else {
-		const unsigned long long bad[] = {
-			0, (uintptr_t)f->hole, KPTR, (uintptr_t)f->ro, (uintptr_t)f->res, addr,
-			(uintptr_t)f->buf + BUF_PAGES * f->page - 8, (uintptr_t)f->buf + 1,
-			(uintptr_t)f->t[chaos_below(r, f->nt)].p, ~0ULL - 7,
-		};
-		ptr = bad[chaos_below(r, ARRAY_SIZE(bad))];
-	}
-	x = chaos_below(r, 100);
-	c->arg = x < 85 ? ARG_OK : 1 + chaos_below(r, NR_ARGS - 1);
-	c->t = t;
-	c->cmd = (struct hmm_dmirror_cmd){ addr, ptr, n, 0x5a5a5a5a, 0xa5a5a5a5 };
-}
-
-/* Whether [@p, @p + @len) ends within TASK_SIZE: 1, 0, or -1 (unknown). */
-static int user_range(struct fuzz *f, unsigned long long p, unsigned long long len)
-{
-	unsigned long long end = p + len;
-
-	if (end < p)
-		return 0;
-	if (end <= TOP4)
-		return 1;
-	return f->la57 && end <= TOP5 ? -1 : 0;
-}
-
-/* Whether fault_in_safe_writeable() of the buffer succeeds: 1, 0, or -1. */
-static int writable(struct fuzz *f, unsigned long long p, unsigned long long len)
-{
-	uintptr_t b = (uintptr_t)f->buf;
-	int i;
-
-	if (p >= b && p + len >= p && p + len <= b + BUF_PAGES * f->page)
-		return 1;
-	for (i = 0; i < f->nt; i++)
-		if (f->t[i].rw && p + len >= p && in(f->t[i].p, f->t[i].npages, f->page, p) &&
-		    p + len <= (uintptr_t)f->t[i].p + f->t[i].npages * f->page)
-			return 1;
-	if (p < 0x10000 || (p >= (uintptr_t)f->hole && p < (uintptr_t)f->hole + 4 * f->page) ||
-	    (p >= (uintptr_t)f->ro && p < (uintptr_t)f->ro + 16 * f->page) ||
-	    (p >= (uintptr_t)f->res && p < (uintptr_t)f->res + f->page))
-		return 0;
-	for (i = 0; i < f->nt; i++)
-		if (!strcmp(f->t[i].name, "prot_none") && p >= (uintptr_t)f->t[i].p &&
-		    p < (uintptr_t)f->t[i].p + f->t[i].npages * f->page)
-			return 0;
-	return -1;
-}
-
-#define UNSURE	1	/* predict(): whether the checks pass cannot be told here */
-
-/*
- * What the input checks of chardev.c make of @c: 0 when it passes them,
- * UNSURE, or the -errno it must fail with (@alt: another acceptable one).
- */
-static int predict(struct fuzz *f, const struct call *c, int *alt)
-{
-	unsigned long long a = c->cmd.addr, n = c->cmd.npages, size, top4, top5;
-	int range, buf = 1;
-
-	*alt = 0;
-	/* The VFS answers some numbers of other types itself (FIOCLEX, ...). */
-	if (_IOC_TYPE(c->op) != 'H' && _IOC_TYPE(c->op) != HMM_MOCK_IOC_TYPE)
-		return UNSURE;
-	if (!is_dmirror(c->op))
-		return !is_stats(c->op) ? -ENOTTY : c->arg == ARG_OK ? 0 : -EFAULT;
-	if (c->op == HMM_DMIRROR_READ_UNLOCKED && !f->unlocked)
-		return -ENOTTY;
-	if (c->arg != ARG_OK && c->arg != ARG_RO)
-		return -EFAULT;
-	if (c->op == HMM_DMIRROR_RELEASE)
-		return 0;
-	if (c->op == HMM_DMIRROR_FLAGS)
-		return n & ~HMM_DMIRROR_FLAG_FAIL_ALLOC ? -EINVAL : 0;
-	top4 = TOP4 / f->page;
-	top5 = f->la57 ? TOP5 / f->page : top4;
-	range = !(a & (f->page - 1)) && n;
-	if (range) {
-		int r4 = a < TOP4 && n <= top4 - a / f->page;
-		int r5 = a < top5 * f->page && n <= top5 - a / f->page;
-
-		range = r4 == r5 ? r4 : -1;
-	}
-	size = buf_size(c->op, n, f->page);
-	if (size && n > ~0ULL / f->page)
-		buf = 0;
-	else if (size)
-		buf = user_range(f, c->cmd.ptr, size);
-	if (buf == 1 && size &&
-	    (c->op == HMM_DMIRROR_MIGRATE_TO_DEV || c->op == HMM_DMIRROR_EXCLUSIVE))
-		buf = writable(f, c->cmd.ptr, size);
-	if (!range) {
-		*alt = buf != 1 ? -EFAULT : 0;
-		return -EINVAL;
-	}
-	if (range < 0)
-		return UNSURE;
-	return buf == 0 ? -EFAULT : buf < 0 ? UNSURE : 0;
-}
-
-static bool plausible(int ret)
-{
-	return ret == -EINVAL || ret == -EFAULT || ret == -EPERM || ret == -ENOENT ||
-	       ret == -EBUSY || ret == -ENOTTY || ret == -EOPNOTSUPP || ret == -ENOMEM ||
-	       ret == -EINTR;
-}
-
-static void describe(struct fuzz *f, char *s, size_t len, unsigned long i, uint64_t seed,
-		     const struct call *c)
-{
-	const char *name = chaos_op_name(c->op);
-	long off = c->t ? ((long)c->cmd.addr - (long)(uintptr_t)c->t->p) / (long)f->page : 0;
-
-	snprintf(s, len,
-		 "seed %#llx call %lu: %s(%#lx) arg %s addr %#llx (%s%+ld) npages %#llx ptr %#llx",
-		 (unsigned long long)seed, i, name ? name : "ioctl", c->op, arg_names[c->arg],
-		 (unsigned long long)c->cmd.addr, c->t ? c->t->name : "edge", off,
-		 (unsigned long long)c->cmd.npages, (unsigned long long)c->cmd.ptr);
-}
-
-/* The argument pointer @c asks for, with the command in it where readable. */
-static void *arg_ptr(struct fuzz *f, const struct call *c, void *ok)
-{
-	switch (c->arg) {
-	case ARG_NULL:
-		return NULL;
-	case ARG_HOLE:
-		return f->hole;
-	case ARG_KERNEL:
-		return (void *)(uintptr_t)KPTR;
-	case ARG_RO:
-		memcpy(f->arg_rw, &c->cmd, sizeof(c->cmd));
-		return f->arg_ro;
-	case ARG_EDGE:
-		return f->buf + BUF_PAGES * f->page - 16;
-	default:
-		return ok;
-	}
-}
-
-/*
- * Device faults do not let a userfaultfd handler in (no FAULT_FLAG_ALLOW_RETRY;
- * DEBUG_VM kernels dump a stack for it): the CPU faults the target in, through
- * the handler, before the first READ, WRITE or EXCLUSIVE that may reach it.
- */
-static void populate_uffd(struct fuzz *f, const struct call *c)
-{
-	const struct target *u = &f->t[f->nt - 1];
-	char *p;
-
-	if (f->populated || !f->uffd_running || !in(u->p, u->npages, f->page, c->cmd.addr) ||
-	    (c->op != HMM_DMIRROR_READ && c->op != HMM_DMIRROR_WRITE &&
-	     c->op != HMM_DMIRROR_EXCLUSIVE))
-		return;
-	for (p = u->p; p < u->p + u->npages * f->page; p += f->page)
-		(void)__atomic_load_n(p, __ATOMIC_RELAXED);
-	f->populated = true;
-}
-
-/* Why the call's outcome is wrong, or NULL. */
-static const char *judge(struct fuzz *f, const struct call *c, int want, int alt, int ret,
-			 const void *arg, const void *before)
-{
-	const struct hmm_dmirror_cmd *out = arg;
-	const struct hmm_mock_stats *st = arg;
-	const unsigned char *b = arg;
-	unsigned long i;
-
-	if (want < 0) {
-		if (ret != want && ret != alt)
-			return "rejected by input checks, but not with their errno";
-		if (c->arg == ARG_OK && memcmp(arg, before, 128))
-			return "rejected, but wrote to its argument";
-		return NULL;
-	}
-	if (ret && !plausible(ret))
-		return "implausible errno";
-	if (!ret && c->arg == ARG_RO && is_dmirror(c->op))
-		return "succeeded although the result could not be written back";
-	if (ret || c->arg != ARG_OK)
-		return NULL;
-	if (is_stats(c->op)) {
-		for (i = _IOC_SIZE(c->op); i < 128; i++)
-			if (b[i] != 0xa5)
-				return "STATS wrote beyond its size";
-		return st->pages_total == st->pages_free + st->pages_in_use ? NULL :
-		       "STATS does not balance";
-	}
-	if (!is_dmirror(c->op))
-		return NULL;	/* another type's number, which the VFS answered */
-	if (buf_size(c->op, 1, 1) || c->op == HMM_DMIRROR_SNAPSHOT)
-		return out->cpages == c->cmd.npages ? NULL : "succeeded with cpages != npages";
-	if (c->op == HMM_DMIRROR_MIGRATE_TO_SYS)
-		return out->cpages <= c->cmd.npages ? NULL : "moved more pages than asked";
-	return out->cpages || out->faults ? "cpages or faults set" : NULL;
-}
-
-/* Makes call @c and judges it against @want and @alt; returns why it is wrong, or NULL. */
-static const char *run_call(struct fuzz *f, const struct call *c, int want, int alt, int *ret)
-{
-	unsigned char u[128], before[128];
-
-	memset(u, 0xa5, sizeof(u));
-	if (is_dmirror(c->op))
-		memcpy(u, &c->cmd, sizeof(c->cmd));
-	memcpy(before, u, sizeof(u));
-	__atomic_store_n(&f->busy_since, usecs(), __ATOMIC_RELEASE);
-	*ret = ioctl(f->fd, c->op, arg_ptr(f, c, u)) ? -errno : 0;
-	__atomic_store_n(&f->busy_since, 0, __ATOMIC_RELEASE);
-	return judge(f, c, want, alt, *ret, u, before);
 }
 
 TEST_F_TIMEOUT(fuzz, random_calls_fail_cleanly_or_work, TIMEOUT)
