@@ -89,26 +89,31 @@ void hmm_mock_evict_retry(struct work_struct *work)
 {
 	struct hmm_mock_device *mdev = container_of(to_delayed_work(work), struct hmm_mock_device,
 						    evict_work);
-	bool open, done, put = false;
+	bool open, freed = false, put = false;
 
 	mutex_lock(&mdev->open_lock);
 	open = mdev->open_count;
 	mutex_unlock(&mdev->open_lock);
 	/* Not under open_lock: open() runs under the misc core's global lock. */
-	done = open || !hmm_mock_evict_device_once(mdev);
+	if (!open)
+		freed = !hmm_mock_evict_device_once(mdev);
 
 	mutex_lock(&mdev->open_lock);
-	if (mdev->holds_module && (done || mdev->open_count)) {
+	open = mdev->open_count;
+	if (mdev->holds_module && (freed || open)) {
 		mdev->holds_module = false;
 		put = true;
 	} else if (mdev->holds_module) {
 		schedule_delayed_work(&mdev->evict_work, HMM_MOCK_EVICT_RETRY * HZ);
 	}
 	mutex_unlock(&mdev->open_lock);
-	if (put) {
+	if (!put)
+		return;
+	if (freed)
 		pr_info("%s: device memory free again after the last close\n", mdev->name);
-		module_put(THIS_MODULE);
-	}
+	else
+		pr_info("%s: opened again; its last close evicts anew\n", mdev->name);
+	module_put(THIS_MODULE);
 }
 
 /*

@@ -131,16 +131,6 @@ static inline unsigned long hmm_mock_alloc_pages_bulk(gfp_t gfp, unsigned long n
 }
 
 /*
- * Make the page mapped at @addr exclusive to the device @owner: its CPU
- * mapping is replaced by a device-exclusive entry that the next CPU access
- * turns back. Caller holds mmap_lock.
- *
- * Return: the page, locked and referenced (release with unlock_page() and
- * put_page()), or an ERR_PTR: -EBUSY when the kernel could not convert the
- * mapping, -EOPNOTSUPP on kernels without device-exclusive entries
- * (CONFIG_DEVICE_PRIVATE=n).
- */
-/*
  * Whether a device-exclusive entry counts as a mapping of its page: since
  * 6.15's device-exclusive rework (make_device_exclusive()). Before, the
  * page looks unmapped to rmap while the entry exists.
@@ -162,6 +152,23 @@ static inline long hmm_mock_pin_user_page(unsigned long addr, unsigned int gup_f
 #endif
 }
 
+/* The anon flag of page->mapping alone: no anon_vma (renamed in 7.x). */
+#ifdef FOLIO_MAPPING_ANON
+#define HMM_MOCK_MAPPING_ANON	FOLIO_MAPPING_ANON
+#else
+#define HMM_MOCK_MAPPING_ANON	PAGE_MAPPING_ANON
+#endif
+
+/*
+ * Make the page mapped at @addr exclusive to the device @owner: its CPU
+ * mapping is replaced by a device-exclusive entry that the next CPU access
+ * turns back. Caller holds mmap_lock.
+ *
+ * Return: the page, locked and referenced (release with unlock_page() and
+ * put_page()), or an ERR_PTR: -EBUSY when the kernel could not convert the
+ * mapping, -EOPNOTSUPP on kernels without device-exclusive entries
+ * (CONFIG_DEVICE_PRIVATE=n).
+ */
 static inline struct page *hmm_mock_make_page_exclusive(struct mm_struct *mm, unsigned long addr,
 							void *owner)
 {

@@ -461,15 +461,23 @@ static const char hmm_mock_vacated_mark;
  * @page: an allocated device page (a large folio's first page), locked,
  *	  that migrate_*_pages() just migrated to system memory
  *
- * The migration that moved it drops its reference only after unlocking
- * it, so eviction by pfn can still get and lock the page, now mapped
- * nowhere, and would migrate it a second time: the kernel then migrates a
- * folio whose memory cgroup charge already moved on (a DEBUG_VM warning in
- * mem_cgroup_migrate()). The mark lasts until the page is freed.
+ * Whoever moved it still holds a reference after unlocking it (the
+ * migration until its finalize drops it; on a CPU fault, do_swap_page()
+ * until migrate_to_ram returns), so eviction by pfn can still get and lock
+ * the page, now mapped nowhere. Migrating it again would move a folio
+ * whose memory cgroup charge already went to the new page (a DEBUG_VM
+ * warning in mem_cgroup_migrate()); the mark, kept until the page is
+ * freed, tells eviction to leave it. And eviction's finalize walks the
+ * rmap of every page it locked, through an anon_vma that nothing keeps
+ * alive once the page is unmapped, so the page keeps only the anon flag
+ * of its mapping: the walk finds no anon_vma, and the core still clears
+ * the page's AnonExclusive bits when it frees it.
  */
 void hmm_mock_devmem_vacate(struct page *page)
 {
 	page->zone_device_data = (void *)&hmm_mock_vacated_mark;
+	if (PageAnon(page))
+		page->mapping = (void *)HMM_MOCK_MAPPING_ANON;
 }
 
 /**

@@ -25,22 +25,40 @@
  * the next rmap walk of its anon_vma reads freed memory. There the device
  * only gets exclusive access to system pages: a long-term pin for writing
  * moves the page at @addr to system memory if it is device-coherent (any
- * device's), breaks copy-on-write sharing, and keeps the page where it is
- * until the conversion is done.
+ * device's), breaks copy-on-write sharing, and keeps that page from
+ * migrating until the conversion is done.
  *
- * Return: the pinned page, NULL from 6.15 on, or an ERR_PTR().
+ * Return: the pinned page, NULL where no pin is needed, or an ERR_PTR():
+ * -EAGAIN when the page was busy and may be tried again.
  */
 static struct page *hmm_mock_exclusive_pin(unsigned long addr)
 {
 	struct page *page;
 	long ret;
 
-	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT)
+	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT || !IS_ENABLED(CONFIG_DEVICE_PRIVATE))
 		return NULL;
 	ret = hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, &page);
 	if (ret == 1)
 		return page;
-	return ERR_PTR(ret < 0 ? ret : -EBUSY);
+	return ERR_PTR(ret == 0 || ret == -EBUSY ? -EAGAIN : ret);
+}
+
+/*
+ * The pin holds the page, not the mapping: another thread may zap it
+ * (MADV_DONTNEED) and migrate a new page at @addr to coherent memory
+ * before the conversion. Such a page gets its CPU entry back at once (a
+ * fault restores it) and the caller starts over, pinning it out.
+ */
+static bool hmm_mock_exclusive_moved_under_pin(struct mm_struct *mm, unsigned long addr,
+					       struct page *pinned, struct page *page)
+{
+	if (!pinned || page == pinned || !is_device_coherent_page(page))
+		return false;
+	unlock_page(page);
+	put_page(page);
+	fixup_user_fault(mm, addr, FAULT_FLAG_WRITE, NULL);
+	return true;
 }
 
 /*
@@ -63,12 +81,16 @@ static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long
 			return -EBUSY;
 
 		pinned = hmm_mock_exclusive_pin(addr);
-		if (IS_ERR(pinned))
-			return PTR_ERR(pinned);
+		if (IS_ERR(pinned)) {
+			ret = PTR_ERR(pinned);
+			continue;
+		}
 		seq = hmm_mock_mirror_read_begin(mirror);
 		page = hmm_mock_make_page_exclusive(mirror->mm, addr, mirror->mdev);
 		if (IS_ERR(page)) {
 			ret = PTR_ERR(page);
+		} else if (hmm_mock_exclusive_moved_under_pin(mirror->mm, addr, pinned, page)) {
+			ret = -EAGAIN;
 		} else {
 			ret = hmm_mock_mirror_map_exclusive(mirror, addr, page, seq);
 			unlock_page(page);
@@ -91,8 +113,9 @@ static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long
  * hmm_mock_exclusive_pin()).
  *
  * Return: 0 or -errno; -EBUSY when a page could not be made exclusive
- * (before 6.15 also a coherent page that could not move), -EOPNOTSUPP on
- * kernels without device-exclusive entries.
+ * (before 6.15 also a coherent page that could not move), -EFAULT when
+ * part of the range is not writable, -ENOMEM, -EINTR on a fatal signal,
+ * -EOPNOTSUPP on kernels without device-exclusive entries.
  */
 int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
