@@ -24,6 +24,7 @@
 #define DEFAULT_STEPS	2000	/* about 0.5 s a walk in a TCG guest */
 #define WALK_SECS	40	/* a walk stops there (device pages stuck by a bug slow it) */
 #define SHRINK_SECS	80
+#define MIGRATE_RETRIES	2	/* a MIGRATE_TO_DEV that should have moved all */
 
 static sigjmp_buf cpu_jmp;
 static volatile sig_atomic_t cpu_sig;
@@ -113,7 +114,7 @@ static int op_write(struct model *M, const struct step *s)
 /* MIGRATE_TO_DEV moves what it can, copies out up to a page not there: -ENOENT. */
 static int op_to_dev(struct model *M, const struct step *s)
 {
-	int d = s->dev, i, ret, all = 1, none = 0;
+	int d = s->dev, i, ret, all = 1, none = 0, try;
 	struct hmm_dmirror_cmd c;
 
 	if (first_below(M, s, M_RO) >= 0)
@@ -128,6 +129,17 @@ static int op_to_dev(struct model *M, const struct step *s)
 		p->xm = T_NO;	/* the migration invalidated the range */
 		all &= p->st == ST_D(d);
 		none |= !(p->st & ST_D(d));
+	}
+	/*
+	 * Migration is best effort: the kernel skips a page that is busy for
+	 * a moment (a reference held by another CPU's LRU batch, a lock).
+	 * Such a page moves when asked again; one the driver fails to move
+	 * does not, so the retries cannot hide a bug.
+	 */
+	for (try = 0; ret == -ENOENT && all && try < MIGRATE_RETRIES; try++) {
+		M->retried++;
+		memset(buf, 0xa5, s->n * psz);
+		ret = cmd(M, d, HMM_DMIRROR_MIGRATE_TO_DEV, s, buf, &c);
 	}
 	if ((ret && (ret != -ENOENT || all)) || (!ret && none))
 		return want_ret(M, "MIGRATE_TO_DEV", ret, all ? 0 : -ENOENT);
@@ -567,6 +579,9 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 		snprintf(line + strlen(line), sizeof(line) - strlen(line), " %lu", M.ran[i]);
 	ksft_print_msg("%lu steps run, %lu ioctls, %.1f s; by operation:%s\n", M.steps, M.ioctls,
 		       now() - t0, line);
+	if (M.retried)
+		ksft_print_msg("%lu MIGRATE_TO_DEV asked again for pages the kernel skipped as busy\n",
+			       M.retried);
 	for (i = 0; i < NDEV; i++)
 		if (M.in_use0[i])
 			ksft_print_msg("dev%d had %llu pages in use before the walk, stuck since an earlier failure: failures on dev%d may follow from that one\n",

@@ -282,7 +282,7 @@ struct model {
 	char *map[NR_RANGES];		/* each range with a guard page on each side */
 	int fd[NDEV];
 	__u64 in_use0[NDEV];		/* device pages in use before the walk */
-	unsigned long ioctls, steps, ran[NR_OPS];
+	unsigned long ioctls, steps, ran[NR_OPS], retried;
 	int fail;			/* index of the failing step, or -1 */
 	const char *cat;		/* what kind of check failed */
 	char msg[768];
