@@ -5,6 +5,8 @@
 #   make check                                 W=1 + sparse + checkpatch
 #   make modules_install udev_install          install (as root)
 #   make selftests KSRC=/path/to/linux         build the test suite
+#   make selftests_install [INSTALL_PATH=DIR]  the suite and hmm_mock.ko as a
+#                                              kselftest tree (run_kselftest.sh)
 # Testing in a VM, with our own kernels: see vm/run and README.md.
 KDIR ?= /lib/modules/$(shell uname -r)/build
 KSRC ?= $(if $(wildcard $(KDIR)/source),$(KDIR)/source,$(KDIR))
@@ -30,8 +32,12 @@ check:
 selftests:
 	$(MAKE) -C selftests KSRC=$(KSRC)
 
+# The tree defaults to selftests/build/kselftest_install.
+selftests_install: modules
+	$(MAKE) -C selftests KSRC=$(KSRC) KO=$(CURDIR)/hmm_mock.ko install
+
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	$(MAKE) -C selftests clean
 
-.PHONY: all modules modules_install udev_install check selftests clean
+.PHONY: all modules modules_install udev_install check selftests selftests_install clean

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# hmm-kmemleak-check SYMS SECTIONS: after hmm_mock.ko is unloaded, make
+# hmm_mock_kmemleak.sh SYMS SECTIONS: after hmm_mock.ko is unloaded, make
 # kmemleak scan and fail if a suspected leak was allocated by hmm_mock.
 #
 # SYMS is hmm_mock's lines of /proc/kallsyms and SECTIONS its

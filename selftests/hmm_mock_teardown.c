@@ -2,8 +2,9 @@
 /*
  * Teardown: unloading the module while processes still map device memory
  * moves that memory back to system memory first, so their data survives.
- * Runs only in the test VM, where the module file sits at a known path and
- * can be loaded again afterwards with the same parameters.
+ * Runs where the module file is known (HMM_MOCK_KO, which hmm_mock.sh sets;
+ * the test VM's /hmm/hmm_mock.ko), so it can be loaded again afterwards with
+ * the same parameters.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,7 +18,7 @@
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
 
-#define MODULE_FILE	"/hmm/hmm_mock.ko"
+#define MODULE_FILE	(getenv("HMM_MOCK_KO") ?: "/hmm/hmm_mock.ko")
 #define PARAMS		"/sys/module/hmm_mock/parameters/"
 
 static const char *const params[] = {
@@ -100,7 +101,7 @@ TEST(rmmod_with_live_mappings_keeps_data)
 	int private, coherent;
 
 	if (access(MODULE_FILE, R_OK))
-		SKIP(return, "module file %s absent: not in the test VM", MODULE_FILE);
+		SKIP(return, "module file %s absent (HMM_MOCK_KO)", MODULE_FILE);
 	ASSERT_EQ(0, module_args(args, sizeof(args)));
 
 	/* Each kind of memory the kernel and machine offer (1: absent). */
@@ -117,7 +118,7 @@ TEST(rmmod_with_live_mappings_keeps_data)
 	if (!coherent)
 		EXPECT_EQ(-1, hmm_mock_check(coh.p, coh.len, coh.seed));
 
-	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
+	snprintf(cmdline, sizeof(cmdline), "insmod %s%s", MODULE_FILE, args);
 	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
 	EXPECT_EQ(0, access("/sys/module/hmm_mock", F_OK));
 }
@@ -132,7 +133,7 @@ TEST(rmmod_after_close_with_child_mapping_keeps_child_data)
 	pid_t pid;
 
 	if (access(MODULE_FILE, R_OK))
-		SKIP(return, "module file %s absent: not in the test VM", MODULE_FILE);
+		SKIP(return, "module file %s absent (HMM_MOCK_KO)", MODULE_FILE);
 	ASSERT_EQ(0, module_args(args, sizeof(args)));
 	/* Device-private memory where the kernel has it, else coherent. */
 	ret = place_on_device(HMM_MOCK_PRIVATE0, len, 227, &priv);
@@ -149,7 +150,7 @@ TEST(rmmod_after_close_with_child_mapping_keeps_child_data)
 	EXPECT_EQ(0, hmm_mock_go(go));
 	EXPECT_CHILD_OK(pid);
 
-	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
+	snprintf(cmdline, sizeof(cmdline), "insmod %s%s", MODULE_FILE, args);
 	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
 }
 
@@ -184,7 +185,7 @@ TEST(rmmod_while_a_device_page_is_held_fails_until_it_is_let_go)
 	int *p;
 
 	if (access(MODULE_FILE, R_OK))
-		SKIP(return, "module file %s absent: not in the test VM", MODULE_FILE);
+		SKIP(return, "module file %s absent (HMM_MOCK_KO)", MODULE_FILE);
 	ASSERT_EQ(0, module_args(args, sizeof(args)));
 	/* Device-private pages cannot be spliced: coherent memory only. */
 	fd = hmm_mock_open(HMM_MOCK_COHERENT0, &why, &err);
@@ -212,7 +213,7 @@ TEST(rmmod_while_a_device_page_is_held_fails_until_it_is_let_go)
 	EXPECT_EQ(0, unload_within(30));
 	EXPECT_EQ(-1, hmm_mock_check(p, page, 401));
 
-	snprintf(cmdline, sizeof(cmdline), "insmod " MODULE_FILE "%s", args);
+	snprintf(cmdline, sizeof(cmdline), "insmod %s%s", MODULE_FILE, args);
 	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
 	free(buf);
 }

@@ -44,7 +44,8 @@ guest_pack() {
 	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,lib/modules,hmm/bin,hmm/tests,hmm/add}
 	cp /bin/busybox "$root/bin/busybox"
 	cp "$HMM_MOCK_ROOT/vm/guest/init" "$root/init"
-	cp "$HMM_MOCK_ROOT/vm/guest/hmm-run-tests" "$HMM_MOCK_ROOT/vm/guest/hmm-kmemleak-check" "$root/hmm/bin/"
+	cp "$HMM_MOCK_ROOT/vm/guest/hmm-run-tests" "$HMM_MOCK_ROOT/selftests/hmm_mock.sh" \
+		"$HMM_MOCK_ROOT/selftests/hmm_mock_kmemleak.sh" "$root/hmm/bin/"
 	cp -a "$LANE_MODDIR" "$root/lib/modules/$LANE_KREL"
 	cp "$GUEST_MODULE" "$root/hmm/"
 	cp -a "${GUEST_TESTS[@]}" "$root/hmm/tests/"
