@@ -11,6 +11,7 @@
 #include <linux/gfp.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
+#include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 
@@ -21,6 +22,39 @@
 
 /* Passes over a device before giving up on pages that stay busy. */
 #define HMM_MOCK_EVICT_PASSES	50
+
+/*
+ * A long-term pin moves a device-coherent page out with the kernel's own
+ * migration, which unlocks the old page before it drops its last
+ * reference. An eviction that locks the page in between migrates a page
+ * that is gone: its memcg has moved (DEBUG_VM warns in
+ * mem_cgroup_migrate()) and its anon_vma may be freed. The driver's own
+ * long-term pins (EXCLUSIVE before 6.15) take this for reading, eviction
+ * windows for writing. Pins by others (io_uring, RDMA) race with
+ * migrate_device_range() the same way; the kernel gives drivers no way
+ * to tell such a page from a live one.
+ */
+static DECLARE_RWSEM(hmm_mock_longterm_pin_lock);
+
+/**
+ * hmm_mock_evict_hold_off() - keep eviction out while pinning long-term
+ *
+ * Pair with hmm_mock_evict_resume() once pin_user_pages(FOLL_LONGTERM)
+ * returned: by then every page it moved out is freed. Caller may hold
+ * mmap_lock.
+ */
+void hmm_mock_evict_hold_off(void)
+{
+	down_read(&hmm_mock_longterm_pin_lock);
+}
+
+/**
+ * hmm_mock_evict_resume() - end hmm_mock_evict_hold_off()
+ */
+void hmm_mock_evict_resume(void)
+{
+	up_read(&hmm_mock_longterm_pin_lock);
+}
 
 /* The largest window hmm_mock_evict_window() returns for @mdev. */
 static unsigned long hmm_mock_evict_max(struct hmm_mock_device *mdev)
@@ -51,11 +85,13 @@ static unsigned long hmm_mock_evict_range(unsigned long *src, unsigned long *dst
 	};
 	unsigned long moved;
 
+	down_write(&hmm_mock_longterm_pin_lock);
 	migrate_device_range(src, pfn, npages);
 	hmm_mock_fill_system_pages(&to, src, dst, npages);
 	migrate_device_pages(src, dst, npages);
 	moved = hmm_mock_vacate_moved(src, npages);
 	migrate_device_finalize(src, dst, npages);
+	up_write(&hmm_mock_longterm_pin_lock);
 	return moved;
 }
 

@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "compat.h"
+#include "migrate.h"
 #include "mirror.h"
 
 /*
@@ -26,7 +27,8 @@
  * only gets exclusive access to system pages: a long-term pin for writing
  * moves the page at @addr to system memory if it is device-coherent (any
  * device's), breaks copy-on-write sharing, and keeps that page from
- * migrating until the conversion is done.
+ * migrating until the conversion is done. Eviction waits while the pin
+ * moves pages (hmm_mock_evict_hold_off()).
  *
  * Return: the pinned page, NULL where no pin is needed, or an ERR_PTR():
  * -EAGAIN when the page was busy and may be tried again.
@@ -38,7 +40,9 @@ static struct page *hmm_mock_exclusive_pin(unsigned long addr)
 
 	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT || !IS_ENABLED(CONFIG_DEVICE_PRIVATE))
 		return NULL;
+	hmm_mock_evict_hold_off();
 	ret = hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, &page);
+	hmm_mock_evict_resume();
 	if (ret == 1)
 		return page;
 	return ERR_PTR(ret == 0 || ret == -EBUSY ? -EAGAIN : ret);

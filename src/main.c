@@ -49,6 +49,10 @@
  * - mm->mmap_lock (read): held by range migrations, EXCLUSIVE and
  *   hmm_range_fault(); the kernel holds it around invalidations and CPU
  *   faults (migrate_to_ram).
+ * - hmm_mock_longterm_pin_lock (rw_semaphore, one for all devices, in
+ *   evict.c): read across EXCLUSIVE's long-term pin (before 6.15), inside
+ *   mmap_lock; written by each eviction window, around its page locks, so
+ *   eviction never takes a page the pin's migration has just moved out.
  * - mdev->mem.chunks_lock (mutex): adding and removing chunks. Taken when
  *   an allocation grows the device, inside mmap_lock; memremap_pages()
  *   allocates under it, so reclaim may run inside it.

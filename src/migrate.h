@@ -23,6 +23,8 @@ int hmm_mock_migrate_to_system(struct hmm_mock_mirror *mirror, unsigned long sta
 int hmm_mock_migrate_unshare(struct hmm_mock_mirror *mirror, unsigned long addr);
 int hmm_mock_evict_device(struct hmm_mock_device *mdev);
 int hmm_mock_evict_device_once(struct hmm_mock_device *mdev);
+void hmm_mock_evict_hold_off(void);
+void hmm_mock_evict_resume(void);
 void hmm_mock_migrate_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats);
 
 /* The pagemap's callback (dev_pagemap_ops.migrate_to_ram). */
