@@ -42,14 +42,6 @@ static inline uint64_t chaos_state(uint64_t seed, uint64_t stream)
 	return s;
 }
 
-/* Seconds on the monotonic clock. */
-static inline double chaos_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Environment knob @name, clamped to [@min, @max]; @def when unset or bad. */
 static inline unsigned long long chaos_env(const char *name, unsigned long long def,
@@ -75,7 +67,7 @@ static inline uint64_t chaos_seed(const char *name)
 	if (s && *s)
 		return strtoull(s, NULL, 0);
 	return ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^
-	       (uint64_t)(chaos_now() * 1e6);
+	       (uint64_t)(hmm_mock_now() * 1e6);
 }
 
 /* Name of HMM_DMIRROR_* or HMM_MOCK_STATS command @op, or NULL. */

@@ -312,7 +312,7 @@ TEST_F_TIMEOUT(fuzz, random_calls_fail_cleanly_or_work, TIMEOUT)
 	unsigned long rejected = 0, passed = 0, succeeded = 0, checks = 0;
 	bool trace = chaos_env("HMM_MOCK_FUZZ_TRACE", 0, 0, 1);
 	uint64_t r = chaos_state(self->seed, variant->id);
-	double end = chaos_now() + BUDGET;
+	double end = hmm_mock_now() + BUDGET;
 	struct hmm_mock_stats st;
 	struct fuzz *f = self->f;
 	unsigned char why;
@@ -321,7 +321,7 @@ TEST_F_TIMEOUT(fuzz, random_calls_fail_cleanly_or_work, TIMEOUT)
 	SKIP_IF_SETUP_SKIPPED();
 	TH_LOG("seed %#llx (HMM_MOCK_FUZZ_SEED), %lu calls, %d targets",
 	       (unsigned long long)self->seed, calls, f->nt);
-	for (i = 0; i < calls && chaos_now() < end; i++) {
+	for (i = 0; i < calls && hmm_mock_now() < end; i++) {
 		const char *wrong;
 		int want, alt, ret;
 		struct call c;

@@ -49,7 +49,7 @@ struct fuzz {
 
 static uint64_t usecs(void)
 {
-	return (uint64_t)(chaos_now() * 1e6) | 1;
+	return (uint64_t)(hmm_mock_now() * 1e6) | 1;
 }
 
 static bool in(const void *base, unsigned long npages, size_t page, unsigned long long a)

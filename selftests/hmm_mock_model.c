@@ -376,14 +376,6 @@ static int exec(struct model *M, const struct step *s)
 	}
 }
 
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* Runs @n steps (till the deadline) from a fresh state; returns the failing one or -1. */
 static int replay(struct model *M, const struct cfg *c, const struct step *steps, int n)
 {
@@ -416,7 +408,7 @@ static int replay(struct model *M, const struct cfg *c, const struct step *steps
 				pat_fill(ADDR(M, r, i), psz, p->s[0]);
 		}
 	}
-	for (i = 0; i < n && M->fail < 0 && now() < c->deadline; i++)
+	for (i = 0; i < n && M->fail < 0 && hmm_mock_now() < c->deadline; i++)
 		if (exec(M, &steps[i]) || check(M, &steps[i], false))
 			M->fail = i;
 	for (r = 0; r < NR_RANGES; r++)
@@ -472,11 +464,11 @@ static int shrink(struct model *M, const struct cfg *c, struct step *list, int l
 		  const char *cat, int secs, int *replays, char *msg)
 {
 	struct step *cand = malloc(len * sizeof(*cand));
-	double end = now() + secs;
+	double end = hmm_mock_now() + secs;
 	int op = list[len - 1].op, chunk, start, m = 0, k;
 	bool cut = false;
 
-	for (k = 1; k < len && now() < end && !m; k *= 2) {
+	for (k = 1; k < len && hmm_mock_now() < end && !m; k *= 2) {
 		m = fails(M, c, list + len - k, k, cat, op, replays);
 		if (m) {
 			memmove(list, list + len - k, m * sizeof(*list));
@@ -484,8 +476,8 @@ static int shrink(struct model *M, const struct cfg *c, struct step *list, int l
 			memcpy(msg, M->msg, sizeof(M->msg));
 		}
 	}
-	for (chunk = len / 2 ?: 1; cand && chunk && now() < end; chunk /= cut ? 1 : 2) {
-		for (cut = false, start = 0; start < len && now() < end; start += chunk) {
+	for (chunk = len / 2 ?: 1; cand && chunk && hmm_mock_now() < end; chunk /= cut ? 1 : 2) {
+		for (cut = false, start = 0; start < len && hmm_mock_now() < end; start += chunk) {
 			m = start + chunk < len ? len - chunk : start;
 			memcpy(cand, list, start * sizeof(*cand));
 			memcpy(cand + start, list + start + chunk, (m - start) * sizeof(*cand));
@@ -573,12 +565,12 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	ksft_print_msg("seed %llu (HMM_MOCK_MODEL_SEED=%llu + %d), %d steps, devices %#x, exclusive %s, swap %s, skip %#x, ranges of %d/%d/%d pages\n",
 		       seed, (unsigned long long)base, salt, n, c.devs, c.excl ? "yes" : "no",
 		       c.swap ? "on" : "off", c.skip, c.npages[0], c.npages[1], c.npages[2]);
-	c.deadline = (t0 = now()) + WALK_SECS;
+	c.deadline = (t0 = hmm_mock_now()) + WALK_SECS;
 	fail = replay(&M, &c, steps, n);
 	for (line[0] = 0, i = 0; i < NR_OPS; i++)
 		snprintf(line + strlen(line), sizeof(line) - strlen(line), " %lu", M.ran[i]);
 	ksft_print_msg("%lu steps run, %lu ioctls, %.1f s; by operation:%s\n", M.steps, M.ioctls,
-		       now() - t0, line);
+		       hmm_mock_now() - t0, line);
 	if (M.retried)
 		ksft_print_msg("%lu MIGRATE_TO_DEV asked again for pages the kernel skipped as busy\n",
 			       M.retried);
@@ -596,10 +588,10 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	snprintf(cat, sizeof(cat), "%s", M.cat);
 	memcpy(msg, M.msg, sizeof(msg));
 	i = atoi(getenv("HMM_MOCK_MODEL_SHRINK_SECS") ?: "0") ?: SHRINK_SECS;
-	c.deadline = (t0 = now()) + i + 10;	/* a replay may overrun the search by that */
+	c.deadline = (t0 = hmm_mock_now()) + i + 10;	/* a replay may overrun the search by that */
 	n = shrink(&M, &c, steps, fail + 1, cat, i, &replays, msg);
 	ksft_print_msg("shortest failing list found, seed %llu (%d steps, %d replays, %.1f s):\n",
-		       seed, n, replays, now() - t0);
+		       seed, n, replays, hmm_mock_now() - t0);
 	for (i = 0; i < n; i++)
 		print_step(&steps[i]);
 	ksft_print_msg("  -> %s check: %s\n", cat, msg);

@@ -121,7 +121,7 @@ static void arena_run(struct arena *a)
 	void *(*fn)(void *arg);
 	unsigned int i;
 
-	a->deadline = chaos_now() + chaos_env("HMM_MOCK_STRESS_SECONDS", 10, 1, MAX_SECONDS);
+	a->deadline = hmm_mock_now() + chaos_env("HMM_MOCK_STRESS_SECONDS", 10, 1, MAX_SECONDS);
 	for (i = 0; i <= a->nworkers; i++) {
 		w[i] = (struct worker){ .a = a, .idx = i, .rng = chaos_state(a->seed, i) };
 		w[i].buf = malloc(MAX_RUN * a->page);

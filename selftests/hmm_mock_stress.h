@@ -114,7 +114,7 @@ static void failf(struct arena *a, const char *fmt, ...)
 
 static bool stopped(struct arena *a)
 {
-	return __atomic_load_n(&a->stop, __ATOMIC_RELAXED) || chaos_now() > a->deadline;
+	return __atomic_load_n(&a->stop, __ATOMIC_RELAXED) || hmm_mock_now() > a->deadline;
 }
 
 /*

@@ -15,8 +15,18 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uapi/hmm_mock.h>
+
+/* Seconds on the monotonic clock. */
+static inline double hmm_mock_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* Device ids of the two kinds of memory. */
 #define HMM_MOCK_PRIVATE0	0
