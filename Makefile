@@ -34,7 +34,8 @@ selftests:
 
 # The tree defaults to selftests/build/kselftest_install.
 selftests_install: modules
-	$(MAKE) -C selftests KSRC=$(KSRC) KO=$(CURDIR)/hmm_mock.ko install
+	$(MAKE) -C selftests KSRC=$(KSRC) KO=$(CURDIR)/hmm_mock.ko \
+		$(if $(INSTALL_PATH),INSTALL_PATH=$(abspath $(INSTALL_PATH))) install
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
