@@ -111,6 +111,18 @@ static int op_write(struct model *M, const struct step *s)
 	return 0;
 }
 
+/* Every CPU's LRU batches drained, as compaction does before it starts. */
+static void drain_lru_batches(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			ksft_print_msg("compact_memory: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
 /* MIGRATE_TO_DEV moves what it can, copies out up to a page not there: -ENOENT. */
 static int op_to_dev(struct model *M, const struct step *s)
 {
@@ -131,13 +143,15 @@ static int op_to_dev(struct model *M, const struct step *s)
 		none |= !(p->st & ST_D(d));
 	}
 	/*
-	 * Migration is best effort: the kernel skips a page that is busy for
-	 * a moment (a reference held by another CPU's LRU batch, a lock).
-	 * Such a page moves when asked again; one the driver fails to move
-	 * does not, so the retries cannot hide a bug.
+	 * Migration is best effort: the kernel skips a page with a reference
+	 * it cannot account for, such as the one an idle CPU's LRU batch
+	 * holds until that CPU drains it. Such a page moves once every CPU
+	 * drained (compaction drains them first); one the driver fails to
+	 * move does not, so the retries cannot hide a bug.
 	 */
 	for (try = 0; ret == -ENOENT && all && try < MIGRATE_RETRIES; try++) {
 		M->retried++;
+		drain_lru_batches();
 		memset(buf, 0xa5, s->n * psz);
 		ret = cmd(M, d, HMM_DMIRROR_MIGRATE_TO_DEV, s, buf, &c);
 	}
@@ -572,7 +586,7 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	ksft_print_msg("%lu steps run, %lu ioctls, %.1f s; by operation:%s\n", M.steps, M.ioctls,
 		       hmm_mock_now() - t0, line);
 	if (M.retried)
-		ksft_print_msg("%lu MIGRATE_TO_DEV asked again for pages the kernel skipped as busy\n",
+		ksft_print_msg("%lu MIGRATE_TO_DEV asked again, after draining LRU batches, for pages the kernel skipped\n",
 			       M.retried);
 	for (i = 0; i < NDEV; i++)
 		if (M.in_use0[i])
