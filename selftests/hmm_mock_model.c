@@ -11,6 +11,7 @@
  * HMM_MOCK_MODEL_STEPS, and for bisecting HMM_MOCK_MODEL_SKIP="RELEASE,fork"
  * (operations run as no-ops) and HMM_MOCK_MODEL_SHRINK_SECS.
  */
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -111,14 +112,29 @@ static int op_write(struct model *M, const struct step *s)
 	return 0;
 }
 
-/* Every CPU's LRU batches drained, as compaction does before it starts. */
+/*
+ * A page in another CPU's LRU batch carries a reference that CPU drops
+ * only when it drains, and the migration skips it until then. The walk
+ * stays on one CPU, whose batches migrate_vma_setup() drains; should a
+ * page still be held, dropping the page cache (never anonymous pages)
+ * drains every CPU's batches where drop_caches does (6.12 and 7.x, not 6.1).
+ */
+static void stay_on_this_cpu(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static void drain_lru_batches(void)
 {
-	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
 
 	if (fd >= 0) {
 		if (write(fd, "1", 1) != 1)
-			ksft_print_msg("compact_memory: %s\n", strerror(errno));
+			ksft_print_msg("drop_caches: %s\n", strerror(errno));
 		close(fd);
 	}
 }
@@ -144,10 +160,10 @@ static int op_to_dev(struct model *M, const struct step *s)
 	}
 	/*
 	 * Migration is best effort: the kernel skips a page with a reference
-	 * it cannot account for, such as the one an idle CPU's LRU batch
-	 * holds until that CPU drains it. Such a page moves once every CPU
-	 * drained (compaction drains them first); one the driver fails to
-	 * move does not, so the retries cannot hide a bug.
+	 * it cannot account for, such as an LRU batch's (see
+	 * stay_on_this_cpu()). Such a page moves once batches are drained;
+	 * one the driver fails to move does not, so the retries cannot hide
+	 * a bug. Nothing else changes between the tries.
 	 */
 	for (try = 0; ret == -ENOENT && all && try < MIGRATE_RETRIES; try++) {
 		M->retried++;
@@ -570,6 +586,7 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	ASSERT_TRUE(buf && steps);
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
+	stay_on_this_cpu();
 	c.swap = !sysinfo(&si) && si.totalswap;
 	snprintf(line, sizeof(line), "%s", getenv("HMM_MOCK_MODEL_SKIP") ?: "");
 	for (tok = strtok(line, ","); tok; tok = strtok(NULL, ","))
