@@ -8,14 +8,16 @@
 #
 # The default runs every test program beside this script: it loads
 # hmm_mock.ko (beside it, else modprobe; coherent devices on the first
-# "memmap=SIZE$ADDR" of the kernel command line, halved), runs the
-# programs, unloads the module, checks kmemleak where the kernel has it,
-# then judges the kernel log of the run with hmm_mock_judge.awk: a kernel
-# report fails the test it happened in, a SKIP for a reason the skip list
-# (HMM_MOCK_EXPECTED_SKIPS, default expected-skips beside this script)
-# does not name fails. Prints the judged results as KTAP and exits with
-# kselftest's codes: 0 pass, 1 fail, 4 skip (the module cannot load here).
-# A module someone else loaded stays loaded, with its parameters.
+# reserved range of 64 MiB or more, "memmap=SIZE$ADDR", halved), runs the
+# programs, unloads the module, checks kmemleak where it is on and the
+# kernel's taint, then judges this run's kernel log with
+# hmm_mock_judge.awk: a kernel report fails the test it happened in, a
+# SKIP for a reason the skip list (HMM_MOCK_EXPECTED_SKIPS, default
+# expected-skips beside this script) does not name fails. Prints the
+# judged results as KTAP, then the programs' output, and exits with
+# kselftest's codes: 0 pass, 1 fail, 4 skip (the module does not load
+# here and the kernel reported nothing while it tried). A module someone
+# else loaded stays loaded, with its parameters.
 #
 # --run is what hmm-mock's VM runs (vm/run): each program's output goes to
 # stdout unchanged; its plan, RUN, result and totals lines are also copied

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hmm_bench: throughput of the HMM_DMIRROR_* paths, in the upstream ABI
+ * only, so one binary measures test_hmm.ko and hmm_mock.ko alike.
+ *
+ *   hmm_bench --label NAME [--round N] [--sizes 2,64,256] [--thp]
+ *             [--memory private|coherent|both]
+ *
+ * One measurement per path, memory kind and size (MiB), as CSV lines
+ *   label,round,memory,pages,path,size_mib,mib_per_s
+ * Paths: to_dev (MIGRATE_TO_DEV), to_sys (MIGRATE_TO_SYS of pages on the
+ * device), fault_back (CPU reads of pages on the device; private memory
+ * only, coherent memory needs no fault), read and write (device READ and
+ * WRITE of pages in system memory), exclusive (EXCLUSIVE), and memcpy of
+ * the same buffer (label "memcpy") as the physical reference. The caller
+ * (vm/bench) loads the module, alternates the two and takes medians.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <uapi/hmm_mock.h>
+
+#define MIB		(1UL << 20)
+#define MAX_SIZES	16
+
+static const char *label = "?";
+static int round_no = 1;
+static bool thp;
+static size_t page_size;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmd(int fd, unsigned long op, void *addr, void *ptr, size_t len)
+{
+	struct hmm_dmirror_cmd c = {
+		.addr = (unsigned long)addr,
+		.ptr = (unsigned long)ptr,
+		.npages = len / page_size,
+	};
+	int ret;
+
+	do
+		ret = ioctl(fd, op, &c) ? -errno : 0;
+	while (ret == -EINTR);
+	return ret;
+}
+
+/* A range of @len bytes, backed as asked (4 KiB pages or THP) and filled. */
+static char *map_filled(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+	memset(p, 0x5a, len);
+	return p;
+}
+
+static void report(const char *who, const char *memory, const char *path, size_t len,
+		   double secs)
+{
+	printf("%s,%d,%s,%s,%s,%zu,%.1f\n", who, round_no, memory, thp ? "thp" : "4k", path,
+	       len / MIB, secs > 0 ? len / MIB / secs : 0);
+	fflush(stdout);
+}
+
+/* Times @op over a fresh range; @before runs untimed first (e.g. to_dev). */
+static int timed(int fd, const char *memory, const char *path, size_t len, char *buf,
+		 unsigned long before, unsigned long op)
+{
+	char *p = map_filled(len);
+	double t0;
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	if (before)
+		ret = cmd(fd, before, p, buf, len);
+	if (!ret) {
+		t0 = now();
+		ret = cmd(fd, op, p, buf, len);
+		if (!ret)
+			report(label, memory, path, len, now() - t0);
+	}
+	munmap(p, len);
+	return ret;
+}
+
+/* CPU reads of a range on the device: one fault (migrate_to_ram) per page or folio. */
+static int fault_back(int fd, const char *memory, size_t len, char *buf)
+{
+	char *p = map_filled(len);
+	volatile char sink;
+	double t0;
+	size_t i;
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, len);
+	if (!ret) {
+		t0 = now();
+		for (i = 0; i < len; i += page_size)
+			sink = p[i];
+		(void)sink;
+		report(label, memory, "fault_back", len, now() - t0);
+	}
+	munmap(p, len);
+	return ret;
+}
+
+static void memcpy_reference(size_t len, char *buf)
+{
+	char *p = map_filled(len);
+	double t0;
+
+	if (!p)
+		return;
+	memset(buf, 1, len);
+	t0 = now();
+	memcpy(buf, p, len);
+	report("memcpy", "system", "memcpy", len, now() - t0);
+	munmap(p, len);
+}
+
+static int bench_device(const char *node, const char *memory, size_t len, char *buf)
+{
+	int fd = open(node, O_RDWR | O_CLOEXEC), ret;
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", node, strerror(errno));
+		return -errno;
+	}
+	ret = timed(fd, memory, "to_dev", len, buf, 0, HMM_DMIRROR_MIGRATE_TO_DEV);
+	if (!ret)
+		ret = timed(fd, memory, "to_sys", len, buf, HMM_DMIRROR_MIGRATE_TO_DEV,
+			    HMM_DMIRROR_MIGRATE_TO_SYS);
+	if (!ret && !strcmp(memory, "private"))
+		ret = fault_back(fd, memory, len, buf);
+	if (!ret)
+		ret = timed(fd, memory, "read", len, buf, 0, HMM_DMIRROR_READ);
+	if (!ret)
+		ret = timed(fd, memory, "write", len, buf, 0, HMM_DMIRROR_WRITE);
+	if (!ret)
+		ret = timed(fd, memory, "exclusive", len, buf, 0, HMM_DMIRROR_EXCLUSIVE);
+	if (ret)
+		fprintf(stderr, "%s %s %zu MiB: %s\n", label, memory, len / MIB, strerror(-ret));
+	close(fd);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	size_t sizes[MAX_SIZES] = { 2, 64, 256 }, nsizes = 3, i, max = 0;
+	const char *memory = "both";
+	char *buf, *s;
+	int a, rc = 0;
+
+	page_size = sysconf(_SC_PAGESIZE);
+	for (a = 1; a < argc; a++) {
+		if (!strcmp(argv[a], "--label") && a + 1 < argc) {
+			label = argv[++a];
+		} else if (!strcmp(argv[a], "--round") && a + 1 < argc) {
+			round_no = atoi(argv[++a]);
+		} else if (!strcmp(argv[a], "--thp")) {
+			thp = true;
+		} else if (!strcmp(argv[a], "--memory") && a + 1 < argc) {
+			memory = argv[++a];
+		} else if (!strcmp(argv[a], "--sizes") && a + 1 < argc) {
+			for (nsizes = 0, s = strtok(argv[++a], ","); s && nsizes < MAX_SIZES;
+			     s = strtok(NULL, ","))
+				sizes[nsizes++] = strtoul(s, NULL, 0);
+		} else {
+			fprintf(stderr, "usage: %s --label NAME [--round N] [--sizes MIB,...] [--thp] [--memory private|coherent|both]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	for (i = 0; i < nsizes; i++)
+		max = sizes[i] > max ? sizes[i] : max;
+	buf = malloc(max * MIB);
+	if (!buf)
+		return 1;
+	for (i = 0; i < nsizes; i++) {
+		size_t len = sizes[i] * MIB;
+
+		memcpy_reference(len, buf);
+		if (strcmp(memory, "coherent") && bench_device("/dev/hmm_dmirror0", "private", len, buf))
+			rc = 1;
+		if (strcmp(memory, "private") && bench_device("/dev/hmm_dmirror2", "coherent", len, buf))
+			rc = 1;
+	}
+	free(buf);
+	return rc;
+}
