@@ -140,7 +140,11 @@ static int hmm_mock_release(struct inode *inode, struct file *file)
 	 * misc device waits for ours under the misc core's lock. A file opened
 	 * meanwhile may see its new device pages move back; nothing is lost.
 	 */
-	if (last && hmm_mock_evict_device(mdev))
+	if (!last)
+		return 0;
+	/* Nobody is left to want the fault injection. */
+	hmm_mock_cmd_inject_reset(mdev);
+	if (hmm_mock_evict_device(mdev))
 		hmm_mock_keep_module(mdev);
 	return 0;
 }
@@ -312,6 +316,60 @@ static long hmm_mock_ioctl_stats(struct hmm_mock_mirror *mirror, void __user *ua
 	return copy_to_user(uarg, &stats, size) ? -EFAULT : 0;
 }
 
+/* Size of struct hmm_mock_page_info as first published. */
+#define HMM_MOCK_PAGE_INFO_SIZE_V1	32
+
+static long hmm_mock_ioctl_page_info(struct hmm_mock_mirror *mirror, void __user *uarg)
+{
+	struct hmm_mock_page_info_cmd cmd;
+	struct hmm_dmirror_cmd range;
+	int ret;
+
+	if (current->mm != mirror->mm)
+		return -EPERM;
+	if (copy_from_user(&cmd, uarg, sizeof(cmd)))
+		return -EFAULT;
+	if (cmd.pad || cmd.entry_size < HMM_MOCK_PAGE_INFO_SIZE_V1 || cmd.entry_size > PAGE_SIZE)
+		return -EINVAL;
+	range = (struct hmm_dmirror_cmd){ .addr = cmd.addr, .npages = cmd.npages };
+	ret = hmm_mock_cmd_check_range(HMM_MOCK_PAGE_INFO, &range);
+	if (ret)
+		return ret;
+	if (cmd.npages > U64_MAX / cmd.entry_size ||
+	    !access_ok(u64_to_user_ptr(cmd.ptr), cmd.npages * cmd.entry_size))
+		return -EFAULT;
+
+	cmd.cpages = 0;
+	ret = hmm_mock_cmd_page_info(mirror, &cmd);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &cmd, sizeof(cmd)) ? -EFAULT : 0;
+}
+
+static long hmm_mock_ioctl_inject(struct hmm_mock_mirror *mirror, void __user *uarg)
+{
+	struct hmm_mock_inject knobs;
+
+	if (copy_from_user(&knobs, uarg, sizeof(knobs)))
+		return -EFAULT;
+	if (knobs.pad || knobs.fault_delay_ms > HMM_MOCK_INJECT_MAX_MS ||
+	    knobs.hold_lock_ms > HMM_MOCK_INJECT_MAX_MS || knobs.fail_copies > INT_MAX)
+		return -EINVAL;
+	hmm_mock_cmd_inject(mirror->mdev, &knobs);
+	return 0;
+}
+
+static long hmm_mock_ioctl_check_free(struct hmm_mock_mirror *mirror, void __user *uarg)
+{
+	struct hmm_mock_free_check chk;
+	int ret;
+
+	ret = hmm_mock_cmd_check_free(mirror->mdev, &chk);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &chk, sizeof(chk)) ? -EFAULT : 0;
+}
+
 static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg)
 {
 	struct hmm_mock_mirror *mirror = file->private_data;
@@ -335,6 +393,12 @@ static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg
 		if (!HMM_MOCK_CAN_FAULT_UNLOCKED)
 			return -ENOTTY;
 		break;
+	case HMM_MOCK_PAGE_INFO:
+		return hmm_mock_ioctl_page_info(mirror, uarg);
+	case HMM_MOCK_INJECT:
+		return hmm_mock_ioctl_inject(mirror, uarg);
+	case HMM_MOCK_CHECK_FREE:
+		return hmm_mock_ioctl_check_free(mirror, uarg);
 	default:
 		if (hmm_mock_is_stats_op(op))
 			return hmm_mock_ioctl_stats(mirror, uarg, _IOC_SIZE(op));

@@ -134,10 +134,21 @@ void hmm_mock_devmem_copy_in(struct page *dpage, struct page *spage)
  * hmm_mock_devmem_copy_out() - copy a device page to a system page
  * @dst:	the new system page
  * @dpage:	the device page
+ *
+ * A real device copies with DMA, which can fail; the mock fails when
+ * HMM_MOCK_INJECT armed it. The caller then leaves @dpage where it is.
+ *
+ * Return: 0, or -EIO when the copy failed and @dst holds garbage.
  */
-void hmm_mock_devmem_copy_out(struct page *dst, struct page *dpage)
+int hmm_mock_devmem_copy_out(struct page *dst, struct page *dpage)
 {
+	struct hmm_mock_device *mdev = hmm_mock_page_chunk(dpage)->mdev;
+
+	if (unlikely(atomic_read(&mdev->inject.fail_copies)) &&
+	    atomic_dec_if_positive(&mdev->inject.fail_copies) >= 0)
+		return -EIO;
 	copy_highpage(dst, hmm_mock_devmem_data(dpage));
+	return 0;
 }
 
 /**

@@ -21,12 +21,18 @@
  *		holds its contents (allocated on first use, kept while the
  *		chunk exists); NULL for coherent chunks, whose pages are
  *		ordinary CPU-addressable memory
+ * @free_map:	pages on a free list, one bit per page (devmem.c, under
+ *		mdev->mem.free_lock); for HMM_MOCK_PAGE_INFO and
+ *		HMM_MOCK_CHECK_FREE only
+ * @run_map:	first pages of the free runs on the large free list
  */
 struct hmm_mock_chunk {
 	struct dev_pagemap pagemap;
 	struct hmm_mock_device *mdev;
 	unsigned long first_pfn;
 	struct page **backing;
+	DECLARE_BITMAP(free_map, HMM_MOCK_CHUNK_PAGES);
+	DECLARE_BITMAP(run_map, HMM_MOCK_CHUNK_PAGES);
 };
 
 static inline bool hmm_mock_is_private(struct hmm_mock_device *mdev)

@@ -371,11 +371,18 @@ int hmm_mock_cmd_release(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd 
  * @mirror:	the mirror
  * @cmd:	cmd->npages holds the HMM_DMIRROR_FLAG_* to set, checked
  *
+ * FLAG_FAIL_ALLOC fails this file's next device memory allocation and, on
+ * a device with large folios, denies a huge page to the next CPU fault on
+ * one of them.
+ *
  * Return: 0.
  */
 int hmm_mock_cmd_flags(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
 	WRITE_ONCE(mirror->flags, cmd->npages);
+	/* The CPU fault has no file: the device remembers it for the next one. */
+	if ((cmd->npages & HMM_DMIRROR_FLAG_FAIL_ALLOC) && hmm_mock_devmem_large(mirror->mdev))
+		atomic_set(&mirror->mdev->inject.fault_no_thp, 1);
 	return 0;
 }
 

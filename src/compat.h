@@ -209,4 +209,14 @@ static inline int hmm_mock_range_fault_unlocked(struct hmm_range *range, unsigne
 }
 #endif
 
+/* How many page tables map @page's folio, for introspection. */
+static inline int hmm_mock_mapcount(struct page *page)
+{
+#ifdef HMM_MOCK_HAVE_FOLIO_MAPCOUNT_INLINE
+	return folio_mapcount(page_folio(page));
+#else
+	return page_mapcount(page);	/* folio_mapcount() is not exported */
+#endif
+}
+
 #endif /* _HMM_MOCK_COMPAT_H */

@@ -133,6 +133,30 @@ struct hmm_mock_device *hmm_mock_page_device(struct page *page)
 	return hmm_mock_page_chunk(page)->mdev;
 }
 
+/* Index of @page in its chunk's free_map and run_map. */
+static unsigned long hmm_mock_chunk_index(struct hmm_mock_chunk *chunk, struct page *page)
+{
+	return page_to_pfn(page) - chunk->first_pfn;
+}
+
+/*
+ * Record that @n pages from @page went on a free list, or came off one.
+ * Called with free_lock held; the maps only serve introspection.
+ */
+static void hmm_mock_mark_free(struct page *page, unsigned int n)
+{
+	struct hmm_mock_chunk *chunk = hmm_mock_page_chunk(page);
+
+	bitmap_set(chunk->free_map, hmm_mock_chunk_index(chunk, page), n);
+}
+
+static void hmm_mock_mark_taken(struct page *page, unsigned int n)
+{
+	struct hmm_mock_chunk *chunk = hmm_mock_page_chunk(page);
+
+	bitmap_clear(chunk->free_map, hmm_mock_chunk_index(chunk, page), n);
+}
+
 /**
  * hmm_mock_devmem_init() - set up the memory bookkeeping of a device
  * @mdev: the device; no memory is created until the first allocation
@@ -176,7 +200,7 @@ static bool hmm_mock_have_free(struct hmm_mock_device *mdev, bool large)
  */
 static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mock_chunk *chunk)
 {
-	struct page *pages = NULL, *runs = NULL;
+	struct page *pages = NULL, *runs = NULL, *page;
 	struct page **pages_end = &pages, **runs_end = &runs;
 	bool large = hmm_mock_devmem_large(mdev);
 	unsigned long i = 0, nruns = 0;
@@ -184,8 +208,8 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
 	/* Lowest pfn first on both lists, then splice them in at once. */
 	while (i < HMM_MOCK_CHUNK_PAGES) {
 		unsigned long pfn = chunk->first_pfn + i;
-		struct page *page = pfn_to_page(pfn);
 
+		page = pfn_to_page(pfn);
 		if (large && IS_ALIGNED(pfn, HMM_MOCK_PMD_NR) &&
 		    i + HMM_MOCK_PMD_NR <= HMM_MOCK_CHUNK_PAGES) {
 			*runs_end = page;
@@ -200,6 +224,9 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
 	}
 
 	spin_lock(&mdev->mem.free_lock);
+	bitmap_fill(chunk->free_map, HMM_MOCK_CHUNK_PAGES);
+	for (i = 0, page = runs; i < nruns; i++, page = page->zone_device_data)
+		__set_bit(hmm_mock_chunk_index(chunk, page), chunk->run_map);
 	*pages_end = mdev->mem.free_list;
 	mdev->mem.free_list = pages;
 	*runs_end = mdev->mem.large_free_list;
@@ -250,6 +277,7 @@ out:
 static void hmm_mock_free_list_push(struct hmm_mock_device *mdev, struct page *page, bool freed)
 {
 	spin_lock(&mdev->mem.free_lock);
+	hmm_mock_mark_free(page, 1);
 	page->zone_device_data = mdev->mem.free_list;
 	mdev->mem.free_list = page;
 	mdev->mem.pages_free++;
@@ -262,6 +290,9 @@ static void hmm_mock_free_list_push(struct hmm_mock_device *mdev, struct page *p
 static void hmm_mock_large_list_push(struct hmm_mock_device *mdev, struct page *head, bool freed)
 {
 	spin_lock(&mdev->mem.free_lock);
+	hmm_mock_mark_free(head, HMM_MOCK_PMD_NR);
+	__set_bit(hmm_mock_chunk_index(hmm_mock_page_chunk(head), head),
+		  hmm_mock_page_chunk(head)->run_map);
 	head->zone_device_data = mdev->mem.large_free_list;
 	mdev->mem.large_free_list = head;
 	mdev->mem.large_free++;
@@ -327,6 +358,8 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 		return;
 	mdev->mem.large_free_list = head->zone_device_data;
 	mdev->mem.large_free--;
+	__clear_bit(hmm_mock_chunk_index(hmm_mock_page_chunk(head), head),
+		    hmm_mock_page_chunk(head)->run_map);
 
 	/* A tail's compound_head shares its word with pgmap: restore it. */
 	pgmap = &hmm_mock_page_chunk(head)->pagemap;
@@ -370,6 +403,7 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 
 			mdev->mem.free_list = page->zone_device_data;
 			page->zone_device_data = NULL;
+			hmm_mock_mark_taken(page, 1);
 			pages[got++] = page;
 		}
 		mdev->mem.pages_free -= taken;
@@ -411,6 +445,9 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 		if (head) {
 			mdev->mem.large_free_list = head->zone_device_data;
 			head->zone_device_data = NULL;
+			hmm_mock_mark_taken(head, HMM_MOCK_PMD_NR);
+			__clear_bit(hmm_mock_chunk_index(hmm_mock_page_chunk(head), head),
+				    hmm_mock_page_chunk(head)->run_map);
 			mdev->mem.large_free--;
 			mdev->mem.pages_free -= HMM_MOCK_PMD_NR;
 			mdev->mem.pages_in_use += HMM_MOCK_PMD_NR;
@@ -552,6 +589,75 @@ void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *
 	spin_unlock(&mdev->mem.free_lock);
 	stats->large_folio_pages = hmm_mock_devmem_large(mdev) ? HMM_MOCK_PMD_NR : 0;
 	stats->folio_splits = atomic_long_read(&mdev->mem.folio_splits);
+}
+
+/**
+ * hmm_mock_devmem_listed_free() - whether a device page is on a free list
+ * @page: a device page of hmm-mock
+ *
+ * Return: true if the free lists hold @page (alone or in a free run).
+ */
+bool hmm_mock_devmem_listed_free(struct page *page)
+{
+	struct hmm_mock_chunk *chunk = hmm_mock_page_chunk(page);
+	struct hmm_mock_device *mdev = chunk->mdev;
+	bool listed;
+
+	spin_lock(&mdev->mem.free_lock);
+	listed = test_bit(hmm_mock_chunk_index(chunk, page), chunk->free_map);
+	spin_unlock(&mdev->mem.free_lock);
+	return listed;
+}
+
+/* Checks the free pages of one chunk, under free_lock. */
+static void hmm_mock_check_free_chunk(struct hmm_mock_chunk *chunk, struct hmm_mock_free_check *chk)
+{
+	unsigned long i;
+
+	for_each_set_bit(i, chunk->free_map, HMM_MOCK_CHUNK_PAGES) {
+		unsigned long pfn = chunk->first_pfn + i;
+		unsigned long head = ALIGN_DOWN(pfn, HMM_MOCK_PMD_NR);
+		struct page *page = pfn_to_page(pfn);
+
+		chk->free++;
+		chk->referenced += !!page_ref_count(page);
+		/* Tail pages of a free run keep folio metadata in ->mapping. */
+		if (head != pfn && head >= chunk->first_pfn &&
+		    test_bit(head - chunk->first_pfn, chunk->run_map))
+			continue;
+		chk->stale_mapping += !!page->mapping;
+	}
+}
+
+/**
+ * hmm_mock_devmem_check_free() - check every page on a device's free lists
+ * @mdev:	the device
+ * @chk:	filled in
+ *
+ * One chunk at a time, so the free lists stay usable meanwhile; the
+ * counts add up moments that differ per chunk.
+ *
+ * Return: 0, or -EINTR on a fatal signal.
+ */
+int hmm_mock_devmem_check_free(struct hmm_mock_device *mdev, struct hmm_mock_free_check *chk)
+{
+	struct hmm_mock_chunk *chunk;
+	unsigned int c;
+
+	memset(chk, 0, sizeof(*chk));
+	for (c = 0; ; c++) {
+		mutex_lock(&mdev->mem.chunks_lock);
+		chunk = c < mdev->mem.nchunks ? mdev->mem.chunks[c] : NULL;
+		mutex_unlock(&mdev->mem.chunks_lock);
+		if (!chunk)
+			return 0;
+		spin_lock(&mdev->mem.free_lock);
+		hmm_mock_check_free_chunk(chunk, chk);
+		spin_unlock(&mdev->mem.free_lock);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
 }
 
 /*

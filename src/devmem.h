@@ -15,6 +15,7 @@
 
 struct hmm_mock_device;
 struct hmm_mock_stats;
+struct hmm_mock_free_check;
 struct hmm_mock_chunk;
 
 /* Device memory is added in chunks of this size, up to a per-device cap. */
@@ -76,10 +77,12 @@ struct page *hmm_mock_devmem_data(struct page *page);
 void hmm_mock_devmem_vacate(struct page *page);
 bool hmm_mock_devmem_vacated(struct page *page);
 void hmm_mock_devmem_copy_in(struct page *dpage, struct page *spage);
-void hmm_mock_devmem_copy_out(struct page *dst, struct page *dpage);
+int hmm_mock_devmem_copy_out(struct page *dst, struct page *dpage);
 
 unsigned long hmm_mock_devmem_chunk_pfn(struct hmm_mock_device *mdev, unsigned int c);
 unsigned long hmm_mock_devmem_in_use(struct hmm_mock_device *mdev);
 void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats);
+bool hmm_mock_devmem_listed_free(struct page *page);
+int hmm_mock_devmem_check_free(struct hmm_mock_device *mdev, struct hmm_mock_free_check *chk);
 
 #endif /* _HMM_MOCK_DEVMEM_H */

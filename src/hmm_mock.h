@@ -19,6 +19,24 @@
 #define HMM_MOCK_NDEVICES	4
 
 /**
+ * struct hmm_mock_inject_state - fault injection armed by HMM_MOCK_INJECT
+ * @fault_delay_ms: CPU faults sleep this long before collecting the page
+ * @hold_lock_ms: ... and this long holding it locked (to_ram.c)
+ * @fail_copies: device-to-system copies left to fail (chunk.c)
+ * @fault_no_thp: the next CPU fault on a large folio gets no huge page
+ *		(HMM_DMIRROR_FLAG_FAIL_ALLOC, to_ram.c)
+ *
+ * Read without locks: each user reads a knob once. All zero when unused,
+ * so the paths that read them cost one load.
+ */
+struct hmm_mock_inject_state {
+	atomic_t fault_delay_ms;
+	atomic_t hold_lock_ms;
+	atomic_t fail_copies;
+	atomic_t fault_no_thp;
+};
+
+/**
  * struct hmm_mock_device - one mock GPU: a device node and its memory
  * @misc:	the misc device behind /dev/hmm_dmirror<@id>
  * @id:		device number, 0..HMM_MOCK_NDEVICES - 1
@@ -27,6 +45,7 @@
  * @spm_size:	coherent devices: size of the reserved range in bytes
  * @name:	storage for @misc's node name
  * @mem:	the device memory, owned by devmem.c
+ * @inject:	fault injection, reset by the last close (chardev.c)
  * @cpu_faults:	successful CPU-fault migrations to system memory (migrate.c)
  * @evicted:	pages moved out by eviction (evict.c)
  * @open_lock:	protects @open_count and @holds_module
@@ -44,6 +63,7 @@ struct hmm_mock_device {
 	char name[16];
 
 	struct hmm_mock_devmem mem;
+	struct hmm_mock_inject_state inject;
 
 	atomic_long_t cpu_faults;
 	atomic_long_t evicted;

@@ -48,8 +48,8 @@ struct hmm_mock_sysmem_dst {
 	bool no_thp;
 };
 
-void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
-				unsigned long *dst, unsigned long npages);
+int hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
+			       unsigned long *dst, unsigned long npages);
 unsigned long hmm_mock_vacate_moved(const unsigned long *src, unsigned long npages);
 
 #endif /* _HMM_MOCK_MIGRATE_H */

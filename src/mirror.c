@@ -369,21 +369,27 @@ int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long start,
 }
 
 /**
- * hmm_mock_mirror_snapshot() - what the CPU page table holds, without faulting
+ * hmm_mock_mirror_inspect() - look at the pages of a range while they hold still
  * @mirror:	the mirror
  * @start:	first address, page aligned
  * @npages:	pages, at most HMM_MOCK_BATCH
- * @pfns:	filled with hmm_range_fault() results (HMM_PFN_*)
+ * @fn:		called for each page, in order, with @arg, the page's index
+ *		in the range and what the CPU and the device map there
+ * @arg:	passed to @fn
  *
- * Retries until no invalidation raced with the walk, so the result was the
- * CPU page table's state at one moment. Caller holds no mm lock and a
- * reference on @mirror->mm (mmget).
+ * Walks the CPU page table with hmm_range_fault(), without faulting, until
+ * no invalidation raced with the walk, then calls @fn with @mirror->lock
+ * held: no invalidation of the range can complete meanwhile, so every page
+ * handed to @fn stays mapped, and referenced, until @fn returns. @fn must
+ * not sleep or take locks other than spinlocks. Caller holds no mm lock
+ * and a reference on @mirror->mm.
  *
  * Return: 0 or -errno (-EINTR on a fatal signal, -EBUSY, -EFAULT).
  */
-int hmm_mock_mirror_snapshot(struct hmm_mock_mirror *mirror, unsigned long start,
-			     unsigned long npages, unsigned long *pfns)
+int hmm_mock_mirror_inspect(struct hmm_mock_mirror *mirror, unsigned long start,
+			    unsigned long npages, hmm_mock_inspect_fn fn, void *arg)
 {
+	unsigned long pfns[HMM_MOCK_BATCH];
 	struct hmm_range range = {
 		.notifier = &mirror->notifier,
 		.start = start,
@@ -391,15 +397,51 @@ int hmm_mock_mirror_snapshot(struct hmm_mock_mirror *mirror, unsigned long start
 		.hmm_pfns = pfns,
 		.dev_private_owner = mirror->mdev,
 	};
+	struct hmm_mock_inspected seen;
+	unsigned long i;
+	void *entry;
 	int ret;
 
 	if (down_read_killable(&mirror->fault_lock))
 		return -EINTR;
 	ret = hmm_mock_range_fault_locked(mirror, &range, HMM_MOCK_DEVICE_ONLY);
-	if (!ret)
+	if (!ret) {
+		for (i = 0; i < npages; i++) {
+			entry = xa_load(&mirror->pt, (start >> PAGE_SHIFT) + i);
+			seen.hmm_pfn = pfns[i];
+			seen.dev_page = entry ? xa_untag_pointer(entry) : NULL;
+			seen.dev_tag = entry ? xa_pointer_tag(entry) : 0;
+			fn(arg, i, &seen);
+		}
 		mutex_unlock(&mirror->lock);
+	}
 	up_read(&mirror->fault_lock);
 	return ret;
+}
+
+/* hmm_mock_inspect_fn of a snapshot: the CPU's entries only. */
+static void hmm_mock_snapshot_one(void *arg, unsigned long i, const struct hmm_mock_inspected *seen)
+{
+	((unsigned long *)arg)[i] = seen->hmm_pfn;
+}
+
+/**
+ * hmm_mock_mirror_snapshot() - what the CPU page table holds, without faulting
+ * @mirror:	the mirror
+ * @start:	first address, page aligned
+ * @npages:	pages, at most HMM_MOCK_BATCH
+ * @pfns:	filled with hmm_range_fault() results (HMM_PFN_*)
+ *
+ * The result was the CPU page table's state at one moment (see
+ * hmm_mock_mirror_inspect()). Caller holds no mm lock and a reference on
+ * @mirror->mm (mmget).
+ *
+ * Return: 0 or -errno (-EINTR on a fatal signal, -EBUSY, -EFAULT).
+ */
+int hmm_mock_mirror_snapshot(struct hmm_mock_mirror *mirror, unsigned long start,
+			     unsigned long npages, unsigned long *pfns)
+{
+	return hmm_mock_mirror_inspect(mirror, start, npages, hmm_mock_snapshot_one, pfns);
 }
 
 /**

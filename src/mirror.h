@@ -60,6 +60,22 @@ enum hmm_mock_fault_mode {
 	HMM_MOCK_DEVICE_ONLY,	/* no fault: map only pages on this device */
 };
 
+/**
+ * struct hmm_mock_inspected - one page of a range, for hmm_mock_mirror_inspect()
+ * @hmm_pfn:	the CPU page table's entry as hmm_range_fault() reports it
+ *		(HMM_PFN_*), without faulting
+ * @dev_page:	the device page table's page at that address, or NULL
+ * @dev_tag:	its HMM_MOCK_PT_* access, when @dev_page is set
+ */
+struct hmm_mock_inspected {
+	unsigned long hmm_pfn;
+	struct page *dev_page;
+	unsigned long dev_tag;
+};
+
+typedef void (*hmm_mock_inspect_fn)(void *arg, unsigned long i,
+				    const struct hmm_mock_inspected *seen);
+
 int hmm_mock_mirror_init(struct hmm_mock_mirror *mirror);
 void hmm_mock_mirror_fini(struct hmm_mock_mirror *mirror);
 
@@ -73,6 +89,8 @@ int hmm_mock_mirror_fault(struct hmm_mock_mirror *mirror, unsigned long start,
 			  unsigned long *readonly);
 int hmm_mock_mirror_snapshot(struct hmm_mock_mirror *mirror, unsigned long start,
 			     unsigned long npages, unsigned long *pfns);
+int hmm_mock_mirror_inspect(struct hmm_mock_mirror *mirror, unsigned long start,
+			    unsigned long npages, hmm_mock_inspect_fn fn, void *arg);
 unsigned long hmm_mock_mirror_read_begin(struct hmm_mock_mirror *mirror);
 int hmm_mock_mirror_map_exclusive(struct hmm_mock_mirror *mirror, unsigned long addr,
 				  struct page *page, unsigned long seq);

@@ -31,8 +31,14 @@ static bool hmm_mock_fill_system_thp(const struct hmm_mock_sysmem_dst *to,
 	if (!folio)
 		return false;
 	folio_lock(folio);
-	for (j = 0; j < HMM_MOCK_PMD_NR; j++)
-		hmm_mock_devmem_copy_out(folio_page(folio, j), spage + j);
+	for (j = 0; j < HMM_MOCK_PMD_NR; j++) {
+		if (hmm_mock_devmem_copy_out(folio_page(folio, j), spage + j)) {
+			/* Try again page by page: only the failing page stays. */
+			folio_unlock(folio);
+			folio_put(folio);
+			return false;
+		}
+	}
 	dst[i] = migrate_pfn(folio_pfn(folio)) | HMM_MOCK_PFN_COMPOUND |
 		 (src[i] & MIGRATE_PFN_WRITE);
 	return true;
@@ -60,12 +66,15 @@ static struct page *hmm_mock_alloc_system_page(const struct hmm_mock_sysmem_dst 
  * each of its pages, and the kernel splits the folio as it migrates it.
  * Without a VMA (eviction) the kernel cannot split it, so it stays on the
  * device. Entries left without a page stay where they are, and so do
- * pages already vacated.
+ * pages already vacated and pages whose copy failed.
+ *
+ * Return: 0, or -EIO when some copy failed.
  */
-void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
-				unsigned long *dst, unsigned long npages)
+int hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
+			       unsigned long *dst, unsigned long npages)
 {
 	unsigned long i, j, nr;
+	int ret = 0;
 
 	for (i = 0; i < npages; i++)
 		dst[i] = 0;
@@ -85,11 +94,16 @@ void hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsi
 
 			if (!dpage)
 				break;
+			if (hmm_mock_devmem_copy_out(dpage, spage + j)) {
+				__free_page(dpage);
+				ret = -EIO;
+				continue;
+			}
 			lock_page(dpage);
-			hmm_mock_devmem_copy_out(dpage, spage + j);
 			dst[i + j] = migrate_pfn(page_to_pfn(dpage)) | (src[i] & MIGRATE_PFN_WRITE);
 		}
 	}
+	return ret;
 }
 
 /**
@@ -120,6 +134,18 @@ unsigned long hmm_mock_vacate_moved(const unsigned long *src, unsigned long npag
 }
 
 /*
+ * Race widening for reproducers (HMM_MOCK_INJECT): sleeps as long as the
+ * knob says, unless a fatal signal arrives; one load when unused.
+ */
+static void hmm_mock_inject_sleep(atomic_t *ms)
+{
+	unsigned int t = atomic_read(ms);
+
+	if (unlikely(t))
+		schedule_timeout_killable(msecs_to_jiffies(t));
+}
+
+/*
  * Moves the faulting page back, with the @npages - 1 pages after it when
  * @flags collects a whole large folio, using @src and @dst as the arrays.
  */
@@ -143,13 +169,24 @@ static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_de
 		.gfp = GFP_HIGHUSER_MOVABLE,
 	};
 	vm_fault_t ret = 0;
+	int err;
 
+	hmm_mock_inject_sleep(&mdev->inject.fault_delay_ms);
 	if (migrate_vma_setup(&args))
 		return VM_FAULT_SIGBUS;
-	hmm_mock_fill_system_pages(&to, src, dst, npages);
-	/* Not collected: someone else is moving the page; the fault retries. */
-	if ((src[0] & MIGRATE_PFN_MIGRATE) && !dst[0])
-		ret = VM_FAULT_OOM;	/* collected, but no system page for it */
+	/* The collected pages are locked now: widen the window they are. */
+	hmm_mock_inject_sleep(&mdev->inject.hold_lock_ms);
+	to.no_thp = (flags & HMM_MOCK_SELECT_COMPOUND) &&
+		    atomic_xchg(&mdev->inject.fault_no_thp, 0);
+	err = hmm_mock_fill_system_pages(&to, src, dst, npages);
+	/*
+	 * Not collected (someone else is moving the page), or the entry is
+	 * empty now (unmapped meanwhile, which migrate_vma_setup() offers to
+	 * fill): the fault retries. Collected but not moved: its copy failed
+	 * or no system page was free.
+	 */
+	if (migrate_pfn_to_page(src[0]) && (src[0] & MIGRATE_PFN_MIGRATE) && !dst[0])
+		ret = err ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
 	migrate_vma_pages(&args);
 	if (hmm_mock_vacate_moved(src, npages))
 		atomic_long_inc(&mdev->cpu_faults);

@@ -52,7 +52,9 @@ struct hmm_dmirror_cmd {
  * - RELEASE evicts all of the device's memory, whoever maps it; -EBUSY if
  *   some page stayed busy throughout.
  * - FLAG_FAIL_ALLOC makes the next device memory allocation of this file
- *   fail, so that one migration batch stays in system memory.
+ *   fail, so that one migration batch stays in system memory; on devices
+ *   with large folios it also denies a huge page to the next CPU fault on
+ *   a large device folio, which then comes back split, page by page.
  * - READ_UNLOCKED is -ENOTTY on kernels without an hmm_range_fault() that
  *   may drop mmap_lock.
  */
@@ -131,5 +133,122 @@ struct hmm_mock_stats {
  * much of it as the caller's command number says it has.
  */
 #define HMM_MOCK_STATS		_IOR(HMM_MOCK_IOC_TYPE, 0x00, struct hmm_mock_stats)
+
+/* HMM_MOCK_PAGE_INFO: hmm_mock_page_info.mem_type of system memory. */
+#define HMM_MOCK_MEMORY_SYSTEM		0
+
+/* hmm_mock_page_info.flags */
+#define HMM_MOCK_PAGE_PRESENT		_BITUL(0)  /* a page backs the address */
+#define HMM_MOCK_PAGE_CPU_WRITE		_BITUL(1)  /* the CPU may write it */
+#define HMM_MOCK_PAGE_ANON		_BITUL(2)  /* folio_test_anon() */
+#define HMM_MOCK_PAGE_ANON_EXCLUSIVE	_BITUL(3)  /* PageAnonExclusive() */
+#define HMM_MOCK_PAGE_LOCKED		_BITUL(4)  /* folio lock held */
+#define HMM_MOCK_PAGE_ON_FREE_LIST	_BITUL(5)  /* on hmm-mock's free list */
+#define HMM_MOCK_PAGE_DEVICE_MAPPED	_BITUL(6)  /* in this file's device page table */
+#define HMM_MOCK_PAGE_DEVICE_WRITE	_BITUL(7)  /* ... writable there */
+#define HMM_MOCK_PAGE_DEVICE_EXCLUSIVE	_BITUL(8)  /* ... held exclusively (CPU access revoked) */
+#define HMM_MOCK_PAGE_ZERO		_BITUL(9)  /* the shared zero page */
+
+/**
+ * struct hmm_mock_page_info - one page as the kernel sees it, for reproducers
+ * @pfn:	page frame number, 0 when no page was found
+ * @refcount:	page_ref_count() of the page
+ * @mapcount:	folio_mapcount() of its folio
+ * @order:	folio_order() of its folio
+ * @flags:	HMM_MOCK_PAGE_*
+ * @mem_type:	HMM_MOCK_MEMORY_SYSTEM or HMM_DMIRROR_MEMORY_DEVICE_*
+ * @device:	number of the hmm-mock device owning the page, -1 if none
+ *
+ * Found through the CPU page table as this file's device sees it
+ * (hmm_range_fault() without faulting) and, for pages the device holds
+ * exclusively, through its own page table. Nothing is faulted or moved;
+ * an address with no page there (not populated, swapped out, or in
+ * another device's private memory) reads as all zeroes with @device -1.
+ * Counts are read under the device page table's lock, while the page is
+ * known to stay mapped, and are one moment's values.
+ */
+struct hmm_mock_page_info {
+	__u64 pfn;
+	__s32 refcount;
+	__s32 mapcount;
+	__u32 order;
+	__u32 flags;
+	__u32 mem_type;
+	__s32 device;
+};
+
+/**
+ * struct hmm_mock_page_info_cmd - argument of HMM_MOCK_PAGE_INFO
+ * @addr:	first address, page aligned, in the caller's address space
+ * @npages:	pages to describe, at least 1
+ * @ptr:	user array of @npages entries of @entry_size bytes
+ * @entry_size:	sizeof(struct hmm_mock_page_info) as the caller knows it:
+ *		the driver fills that much of each entry and zeroes nothing
+ *		beyond; at least the size of the first version (32)
+ * @pad:	must be 0
+ * @cpages:	out: entries written
+ */
+struct hmm_mock_page_info_cmd {
+	__u64 addr;
+	__u64 npages;
+	__u64 ptr;
+	__u32 entry_size;
+	__u32 pad;
+	__u64 cpages;
+};
+
+/**
+ * struct hmm_mock_inject - fault injection and race widening, device-wide
+ * @fault_delay_ms: each CPU fault on one of the device's pages sleeps this
+ *		long in migrate_to_ram before collecting the page (at most
+ *		HMM_MOCK_INJECT_MAX_MS; a fatal signal cuts the sleep short)
+ * @hold_lock_ms: each such fault then sleeps this long while it holds the
+ *		collected device folio locked (same limit)
+ * @fail_copies: the next @fail_copies copies from device to system memory
+ *		fail, as a DMA error would: the page stays on the device; a
+ *		CPU fault that needed it gets SIGBUS, MIGRATE_TO_SYS and
+ *		eviction report the page as not moved
+ * @pad:	must be 0
+ *
+ * Every knob is zero after load and after the device's last file closes.
+ * HMM_MOCK_INJECT sets all of them at once, or, for a value out of range
+ * or @pad not 0, none (-EINVAL).
+ */
+struct hmm_mock_inject {
+	__u32 fault_delay_ms;
+	__u32 hold_lock_ms;
+	__u32 fail_copies;
+	__u32 pad;
+};
+
+#define HMM_MOCK_INJECT_MAX_MS		10000
+
+/**
+ * struct hmm_mock_free_check - the free lists checked page by page
+ * @free:	pages found on the free lists
+ * @referenced:	of those, pages with a non-zero reference count
+ * @stale_mapping: of those, pages (single pages and the first pages of
+ *		free runs) whose ->mapping still points somewhere
+ *
+ * A correct driver always reports @referenced == @stale_mapping == 0: a
+ * free device page is unreferenced and belongs to nothing until
+ * zone_device_page_init() hands it out again.
+ */
+struct hmm_mock_free_check {
+	__u64 free;
+	__u64 referenced;
+	__u64 stale_mapping;
+};
+
+/*
+ * HMM_MOCK_PAGE_INFO describes pages of the caller's address space; like
+ * the HMM_DMIRROR_* range commands it works only in the process that opened
+ * the file, and -EINVAL for a bad range or entry size changes nothing.
+ * HMM_MOCK_INJECT and HMM_MOCK_CHECK_FREE act on the whole device, from
+ * any process holding the file.
+ */
+#define HMM_MOCK_PAGE_INFO	_IOWR(HMM_MOCK_IOC_TYPE, 0x01, struct hmm_mock_page_info_cmd)
+#define HMM_MOCK_INJECT		_IOW(HMM_MOCK_IOC_TYPE, 0x02, struct hmm_mock_inject)
+#define HMM_MOCK_CHECK_FREE	_IOR(HMM_MOCK_IOC_TYPE, 0x03, struct hmm_mock_free_check)
 
 #endif /* _UAPI_HMM_MOCK_H */
