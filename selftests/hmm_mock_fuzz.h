@@ -100,14 +100,17 @@ static unsigned long long buf_size(unsigned long op, unsigned long long npages, 
 static unsigned long gen_op(uint64_t *r)
 {
 	static const unsigned char weight[] = { 12, 12, 14, 12, 10, 8, 4, 2, 3, 3 };
+	static const unsigned long own[] = {
+		HMM_MOCK_STATS, HMM_MOCK_CHECK_FREE, HMM_MOCK_PAGE_INFO, HMM_MOCK_INJECT,
+	};
 	unsigned int i, x = chaos_below(r, 100), sizes[] = { 0, 8, 39, 40, 41, 56, 88, 0x3fff };
 
 	for (i = 0; i < CHAOS_NR_DMIRROR_OPS; x -= weight[i++])
 		if (x < weight[i])
 			return chaos_dmirror_ops[i];
 	if (x < 5)
-		return x < 3 ? HMM_MOCK_STATS : _IOC(chaos_below(r, 4), HMM_MOCK_IOC_TYPE, 0,
-						      sizes[chaos_below(r, 8)]);
+		return x < 4 ? own[x] : _IOC(chaos_below(r, 4), HMM_MOCK_IOC_TYPE, 0,
+					     sizes[chaos_below(r, 8)]);
 	if (x < 10)
 		return chaos_dmirror_ops[chaos_below(r, CHAOS_NR_DMIRROR_OPS)] ^
 		       (1UL << chaos_below(r, 32));
@@ -211,6 +214,32 @@ static int writable(struct fuzz *f, unsigned long long p, unsigned long long len
 #define UNSURE	1	/* predict(): whether the checks pass cannot be told here */
 
 /*
+ * What hmm-mock's own commands other than STATS make of @c (0, UNSURE or
+ * -errno), the driver's rules for their argument: CHECK_FREE only writes
+ * it; PAGE_INFO and INJECT read it first and reject an argument whose pad
+ * is not zero. run_call() hands them 0xa5 bytes for ARG_OK and the command
+ * for ARG_RO.
+ */
+static int predict_own(const struct call *c)
+{
+	const struct hmm_dmirror_cmd *a = &c->cmd;
+
+	if (c->op == HMM_MOCK_CHECK_FREE)
+		return c->arg == ARG_OK ? 0 : -EFAULT;
+	if (c->op != HMM_MOCK_PAGE_INFO && c->op != HMM_MOCK_INJECT)
+		return -ENOTTY;
+	if (c->arg == ARG_EDGE)
+		return UNSURE;
+	if (c->arg != ARG_RO)
+		return c->arg == ARG_OK ? -EINVAL : -EFAULT;
+	if (c->op == HMM_MOCK_PAGE_INFO)	/* entry_size and pad in cpages */
+		return a->cpages >> 32 || (uint32_t)a->cpages < 32 ? -EINVAL : UNSURE;
+	/* INJECT: fault_delay_ms, hold_lock_ms in addr; fail_copies, pad in ptr */
+	return (uint32_t)a->addr > HMM_MOCK_INJECT_MAX_MS || a->addr >> 32 > HMM_MOCK_INJECT_MAX_MS ||
+	       (uint32_t)a->ptr > INT32_MAX || a->ptr >> 32 ? -EINVAL : 0;
+}
+
+/*
  * What the input checks of chardev.c make of @c: 0 when it passes them,
  * UNSURE, or the -errno it must fail with (@alt: another acceptable one).
  */
@@ -223,8 +252,10 @@ static int predict(struct fuzz *f, const struct call *c, int *alt)
 	/* The VFS answers some numbers of other types itself (FIOCLEX, ...). */
 	if (_IOC_TYPE(c->op) != 'H' && _IOC_TYPE(c->op) != HMM_MOCK_IOC_TYPE)
 		return UNSURE;
+	if (is_stats(c->op))
+		return c->arg == ARG_OK ? 0 : -EFAULT;
 	if (!is_dmirror(c->op))
-		return !is_stats(c->op) ? -ENOTTY : c->arg == ARG_OK ? 0 : -EFAULT;
+		return predict_own(c);
 	if (c->op == HMM_DMIRROR_READ_UNLOCKED && !f->unlocked)
 		return -ENOTTY;
 	if (c->arg != ARG_OK && c->arg != ARG_RO)
@@ -368,6 +399,9 @@ static const char *run_call(struct fuzz *f, const struct call *c, int want, int 
 	__atomic_store_n(&f->busy_since, usecs(), __ATOMIC_RELEASE);
 	*ret = ioctl(f->fd, c->op, arg_ptr(f, c, u)) ? -errno : 0;
 	__atomic_store_n(&f->busy_since, 0, __ATOMIC_RELEASE);
+	/* A fault injection that took must not slow or fail what follows. */
+	if (c->op == HMM_MOCK_INJECT && !*ret)
+		hmm_mock_inject(f->fd, 0, 0, 0);
 	return judge(f, c, want, alt, *ret, u, before);
 }
 

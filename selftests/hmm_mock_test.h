@@ -142,6 +142,52 @@ static inline int hmm_mock_cmd(int fd, unsigned long op, void *addr, void *ptr,
 	_st;									\
 })
 
+/*
+ * HMM_MOCK_PAGE_INFO over @npages pages at @addr into @info. Returns 0 or
+ * -errno.
+ */
+static inline int hmm_mock_page_info(int fd, const void *addr, unsigned long npages,
+				     struct hmm_mock_page_info *info)
+{
+	struct hmm_mock_page_info_cmd cmd = {
+		.addr = (unsigned long)addr,
+		.npages = npages,
+		.ptr = (unsigned long)info,
+		.entry_size = sizeof(*info),
+	};
+	int ret;
+
+	do {
+		ret = ioctl(fd, HMM_MOCK_PAGE_INFO, &cmd) ? -errno : 0;
+	} while (ret == -EINTR);
+	return ret;
+}
+
+/* Sets the device's fault injection; returns 0 or -errno. */
+static inline int hmm_mock_inject(int fd, unsigned int fault_delay_ms, unsigned int hold_lock_ms,
+				  unsigned int fail_copies)
+{
+	struct hmm_mock_inject knobs = {
+		.fault_delay_ms = fault_delay_ms,
+		.hold_lock_ms = hold_lock_ms,
+		.fail_copies = fail_copies,
+	};
+
+	return ioctl(fd, HMM_MOCK_INJECT, &knobs) ? -errno : 0;
+}
+
+/*
+ * HMM_MOCK_CHECK_FREE as an expression, ASSERTing that it worked; same
+ * rules as hmm_mock_stats().
+ */
+#define hmm_mock_check_free(fd) ({							struct hmm_mock_free_check _chk;						int _ret = ioctl(fd, HMM_MOCK_CHECK_FREE, &_chk) ? errno : 0;													ASSERT_EQ(0, _ret) TH_LOG("HMM_MOCK_CHECK_FREE: %s", strerror(_ret));		_chk;									})
+
+/*
+ * Every free device page is unreferenced and belongs to nothing, and the
+ * free lists hold what the counters say.
+ */
+#define EXPECT_FREE_LISTS_CLEAN(fd) do {						struct hmm_mock_free_check _chk = hmm_mock_check_free(fd);			struct hmm_mock_stats _st = hmm_mock_stats(fd);															EXPECT_EQ(0ULL, (unsigned long long)_chk.referenced);				EXPECT_EQ(0ULL, (unsigned long long)_chk.stale_mapping);			EXPECT_EQ((unsigned long long)_st.pages_free, (unsigned long long)_chk.free); } while (0)
+
 /* Writes the pattern seed, seed + 1, ... as ints over @len bytes. */
 static inline void hmm_mock_fill(void *p, size_t len, int seed)
 {
