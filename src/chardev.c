@@ -350,6 +350,9 @@ static long hmm_mock_ioctl_inject(struct hmm_mock_mirror *mirror, void __user *u
 {
 	struct hmm_mock_inject knobs;
 
+	/* It slows or fails every process's faults on the device. */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
 	if (copy_from_user(&knobs, uarg, sizeof(knobs)))
 		return -EFAULT;
 	if (knobs.pad || knobs.fault_delay_ms > HMM_MOCK_INJECT_MAX_MS ||

@@ -367,6 +367,7 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 	for (i = HMM_MOCK_PMD_NR; i-- > 0;) {
 		page = head + i;
 		((struct folio *)page)->pgmap = pgmap;
+		page->mapping = NULL;	/* a tail's TAIL_MAPPING poison */
 		page->zone_device_data = mdev->mem.free_list;
 		mdev->mem.free_list = page;
 	}

@@ -21,7 +21,7 @@
 /**
  * struct hmm_mock_inject_state - fault injection armed by HMM_MOCK_INJECT
  * @fault_delay_ms: CPU faults sleep this long before collecting the page
- * @hold_lock_ms: ... and this long holding it locked (to_ram.c)
+ * @hold_lock_ms: ... and this long after collecting it (to_ram.c)
  * @fail_copies: device-to-system copies left to fail (chunk.c)
  * @fault_no_thp: the next CPU fault on a large folio gets no huge page
  *		(HMM_DMIRROR_FLAG_FAIL_ALLOC, to_ram.c)

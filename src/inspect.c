@@ -28,21 +28,25 @@ struct hmm_mock_info_batch {
 /* The page a test asks about: what the CPU maps, else what the device holds. */
 static struct page *hmm_mock_inspected_page(const struct hmm_mock_inspected *seen)
 {
-	if (seen->hmm_pfn & HMM_PFN_VALID)
-		return hmm_pfn_to_page(seen->hmm_pfn);
+	if (seen->page)
+		return seen->page;
 	if (seen->dev_page && seen->dev_tag == HMM_MOCK_PT_ATOMIC)
 		return seen->dev_page;	/* behind a device-exclusive entry */
 	return NULL;
 }
 
-static u32 hmm_mock_page_flags(struct page *page)
+/*
+ * @map_order: order of the CPU mapping. A folio mapped whole (hugetlb, a
+ * PMD) keeps its AnonExclusive bit in its first page.
+ */
+static u32 hmm_mock_page_flags(struct page *page, unsigned int map_order)
 {
 	struct folio *folio = page_folio(page);
 	u32 flags = HMM_MOCK_PAGE_PRESENT;
 
 	if (folio_test_anon(folio)) {
 		flags |= HMM_MOCK_PAGE_ANON;
-		if (PageAnonExclusive(page))
+		if (PageAnonExclusive(folio_test_hugetlb(folio) || map_order ? &folio->page : page))
 			flags |= HMM_MOCK_PAGE_ANON_EXCLUSIVE;
 	}
 	if (folio_test_locked(folio))
@@ -58,6 +62,7 @@ static void hmm_mock_page_info_one(void *arg, unsigned long i,
 {
 	struct hmm_mock_page_info *info = &((struct hmm_mock_info_batch *)arg)->info[i];
 	struct page *page = hmm_mock_inspected_page(seen);
+	unsigned int map_order = seen->page ? hmm_pfn_to_map_order(seen->hmm_pfn) : 0;
 	struct hmm_mock_device *owner;
 
 	memset(info, 0, sizeof(*info));
@@ -75,10 +80,10 @@ static void hmm_mock_page_info_one(void *arg, unsigned long i,
 		return;
 
 	info->pfn = page_to_pfn(page);
-	info->refcount = page_ref_count(page);
+	info->refcount = folio_ref_count(page_folio(page));
 	info->mapcount = hmm_mock_mapcount(page);
 	info->order = folio_order(page_folio(page));
-	info->flags |= hmm_mock_page_flags(page);
+	info->flags |= hmm_mock_page_flags(page, map_order);
 	if (is_device_private_page(page))
 		info->mem_type = HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
 	else if (is_device_coherent_page(page))

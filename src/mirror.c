@@ -409,6 +409,8 @@ int hmm_mock_mirror_inspect(struct hmm_mock_mirror *mirror, unsigned long start,
 		for (i = 0; i < npages; i++) {
 			entry = xa_load(&mirror->pt, (start >> PAGE_SHIFT) + i);
 			seen.hmm_pfn = pfns[i];
+			seen.page = pfns[i] & HMM_PFN_VALID ?
+				    hmm_mock_range_page(pfns[i], start + (i << PAGE_SHIFT)) : NULL;
 			seen.dev_page = entry ? xa_untag_pointer(entry) : NULL;
 			seen.dev_tag = entry ? xa_pointer_tag(entry) : 0;
 			fn(arg, i, &seen);

@@ -64,11 +64,13 @@ enum hmm_mock_fault_mode {
  * struct hmm_mock_inspected - one page of a range, for hmm_mock_mirror_inspect()
  * @hmm_pfn:	the CPU page table's entry as hmm_range_fault() reports it
  *		(HMM_PFN_*), without faulting
+ * @page:	the page it maps at that address, or NULL
  * @dev_page:	the device page table's page at that address, or NULL
  * @dev_tag:	its HMM_MOCK_PT_* access, when @dev_page is set
  */
 struct hmm_mock_inspected {
 	unsigned long hmm_pfn;
+	struct page *page;
 	struct page *dev_page;
 	unsigned long dev_tag;
 };

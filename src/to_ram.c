@@ -17,31 +17,33 @@
 #include "hmm_mock.h"
 #include "migrate.h"
 
-/* Moves the large device folio at entry @i into a THP, if one can be had. */
-static bool hmm_mock_fill_system_thp(const struct hmm_mock_sysmem_dst *to,
-				     const unsigned long *src, unsigned long *dst, unsigned long i)
+/*
+ * Moves the large device folio at entry @i into a THP, if one can be had.
+ * Returns 1 when it did, 0 when no THP was to be had, -EIO when a copy
+ * failed: the folio then stays on the device whole.
+ */
+static int hmm_mock_fill_system_thp(const struct hmm_mock_sysmem_dst *to,
+				    const unsigned long *src, unsigned long *dst, unsigned long i)
 {
 	struct page *spage = migrate_pfn_to_page(src[i]);
 	struct folio *folio;
 	unsigned long j;
 
 	if (to->no_thp)
-		return false;
+		return 0;
 	folio = hmm_mock_alloc_thp(to->vma, to->start + (i << PAGE_SHIFT));
 	if (!folio)
-		return false;
-	folio_lock(folio);
+		return 0;
 	for (j = 0; j < HMM_MOCK_PMD_NR; j++) {
 		if (hmm_mock_devmem_copy_out(folio_page(folio, j), spage + j)) {
-			/* Try again page by page: only the failing page stays. */
-			folio_unlock(folio);
 			folio_put(folio);
-			return false;
+			return -EIO;
 		}
 	}
+	folio_lock(folio);
 	dst[i] = migrate_pfn(folio_pfn(folio)) | HMM_MOCK_PFN_COMPOUND |
 		 (src[i] & MIGRATE_PFN_WRITE);
-	return true;
+	return 1;
 }
 
 /* A new system page for entry @i, placed by the VMA's policy if any. */
@@ -66,7 +68,8 @@ static struct page *hmm_mock_alloc_system_page(const struct hmm_mock_sysmem_dst 
  * each of its pages, and the kernel splits the folio as it migrates it.
  * Without a VMA (eviction) the kernel cannot split it, so it stays on the
  * device. Entries left without a page stay where they are, and so do
- * pages already vacated and pages whose copy failed.
+ * pages already vacated and pages whose copy failed (a large folio whose
+ * copy into a THP failed, or whose first page failed, stays whole).
  *
  * Return: 0, or -EIO when some copy failed.
  */
@@ -80,13 +83,17 @@ int hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsig
 		dst[i] = 0;
 	for (i = 0; i < npages; i += nr) {
 		struct page *spage = migrate_pfn_to_page(src[i]);
+		int thp;
 
 		nr = 1;
 		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE) || hmm_mock_devmem_vacated(spage))
 			continue;
 		if (src[i] & HMM_MOCK_PFN_COMPOUND) {
 			nr = min(HMM_MOCK_PMD_NR, npages - i);
-			if (hmm_mock_fill_system_thp(to, src, dst, i) || !to->vma)
+			thp = hmm_mock_fill_system_thp(to, src, dst, i);
+			if (thp < 0)
+				ret = thp;
+			if (thp || !to->vma)
 				continue;
 		}
 		for (j = 0; j < nr; j++) {
@@ -137,11 +144,12 @@ unsigned long hmm_mock_vacate_moved(const unsigned long *src, unsigned long npag
  * Race widening for reproducers (HMM_MOCK_INJECT): sleeps as long as the
  * knob says, unless a fatal signal arrives; one load when unused.
  */
-static void hmm_mock_inject_sleep(atomic_t *ms)
+static void hmm_mock_inject_sleep(struct vm_fault *vmf, atomic_t *ms)
 {
 	unsigned int t = atomic_read(ms);
 
-	if (unlikely(t))
+	/* Never in faults of the kernel's own, which no signal can end. */
+	if (unlikely(t) && (vmf->flags & FAULT_FLAG_USER) && !(current->flags & PF_KTHREAD))
 		schedule_timeout_killable(msecs_to_jiffies(t));
 }
 
@@ -171,11 +179,14 @@ static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_de
 	vm_fault_t ret = 0;
 	int err;
 
-	hmm_mock_inject_sleep(&mdev->inject.fault_delay_ms);
+	hmm_mock_inject_sleep(vmf, &mdev->inject.fault_delay_ms);
 	if (migrate_vma_setup(&args))
 		return VM_FAULT_SIGBUS;
-	/* The collected pages are locked now: widen the window they are. */
-	hmm_mock_inject_sleep(&mdev->inject.hold_lock_ms);
+	/*
+	 * Widen the window in which this fault holds the page: its reference,
+	 * and the page lock if it collected the page.
+	 */
+	hmm_mock_inject_sleep(vmf, &mdev->inject.hold_lock_ms);
 	to.no_thp = (flags & HMM_MOCK_SELECT_COMPOUND) &&
 		    atomic_xchg(&mdev->inject.fault_no_thp, 0);
 	err = hmm_mock_fill_system_pages(&to, src, dst, npages);

@@ -152,8 +152,9 @@ struct hmm_mock_stats {
 /**
  * struct hmm_mock_page_info - one page as the kernel sees it, for reproducers
  * @pfn:	page frame number, 0 when no page was found
- * @refcount:	page_ref_count() of the page
- * @mapcount:	folio_mapcount() of its folio
+ * @refcount:	folio_ref_count() of its folio
+ * @mapcount:	folio_mapcount() of its folio (page_mapcount() of the page
+ *		on kernels that do not export folio_mapcount(), before 6.10)
  * @order:	folio_order() of its folio
  * @flags:	HMM_MOCK_PAGE_*
  * @mem_type:	HMM_MOCK_MEMORY_SYSTEM or HMM_DMIRROR_MEMORY_DEVICE_*
@@ -184,7 +185,8 @@ struct hmm_mock_page_info {
  * @ptr:	user array of @npages entries of @entry_size bytes
  * @entry_size:	sizeof(struct hmm_mock_page_info) as the caller knows it:
  *		the driver fills that much of each entry and zeroes nothing
- *		beyond; at least the size of the first version (32)
+ *		beyond; at least the size of the first version (32), at
+ *		most the page size
  * @pad:	must be 0
  * @cpages:	out: entries written
  */
@@ -199,15 +201,18 @@ struct hmm_mock_page_info_cmd {
 
 /**
  * struct hmm_mock_inject - fault injection and race widening, device-wide
- * @fault_delay_ms: each CPU fault on one of the device's pages sleeps this
- *		long in migrate_to_ram before collecting the page (at most
- *		HMM_MOCK_INJECT_MAX_MS; a fatal signal cuts the sleep short)
- * @hold_lock_ms: each such fault then sleeps this long while it holds the
- *		collected device folio locked (same limit)
+ * @fault_delay_ms: each user-mode CPU fault on one of the device's pages
+ *		sleeps this long in migrate_to_ram before collecting the page
+ *		(at most HMM_MOCK_INJECT_MAX_MS; a fatal signal cuts the sleep
+ *		short); faults of the kernel's own (GUP, khugepaged) never
+ *		sleep
+ * @hold_lock_ms: each such fault then sleeps this long before copying,
+ *		holding its reference on the device page and, if it
+ *		collected the page for migration, the page lock (same limit)
  * @fail_copies: the next @fail_copies copies from device to system memory
- *		fail, as a DMA error would: the page stays on the device; a
- *		CPU fault that needed it gets SIGBUS, MIGRATE_TO_SYS and
- *		eviction report the page as not moved
+ *		fail, as a DMA error would: the page (a large folio: the whole
+ *		folio) stays on the device; a CPU fault that needed it gets
+ *		SIGBUS, MIGRATE_TO_SYS and eviction report it as not moved
  * @pad:	must be 0
  *
  * Every knob is zero after load and after the device's last file closes.
@@ -221,7 +226,7 @@ struct hmm_mock_inject {
 	__u32 pad;
 };
 
-#define HMM_MOCK_INJECT_MAX_MS		10000
+#define HMM_MOCK_INJECT_MAX_MS		1000
 
 /**
  * struct hmm_mock_free_check - the free lists checked page by page
@@ -245,7 +250,8 @@ struct hmm_mock_free_check {
  * the HMM_DMIRROR_* range commands it works only in the process that opened
  * the file, and -EINVAL for a bad range or entry size changes nothing.
  * HMM_MOCK_INJECT and HMM_MOCK_CHECK_FREE act on the whole device, from
- * any process holding the file.
+ * any process holding the file; HMM_MOCK_INJECT, which slows or fails
+ * other processes' faults, needs CAP_SYS_ADMIN.
  */
 #define HMM_MOCK_PAGE_INFO	_IOWR(HMM_MOCK_IOC_TYPE, 0x01, struct hmm_mock_page_info_cmd)
 #define HMM_MOCK_INJECT		_IOW(HMM_MOCK_IOC_TYPE, 0x02, struct hmm_mock_inject)
