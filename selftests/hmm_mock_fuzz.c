@@ -330,7 +330,7 @@ TEST_F_TIMEOUT(fuzz, random_calls_fail_cleanly_or_work, TIMEOUT)
 		do {
 			gen_call(f, &r, &c, true);
 			want = predict(f, &c, &alt);
-		} while (want >= 0 && is_range_op(c.op) &&
+		} while (want >= 0 && (is_range_op(c.op) || c.op == HMM_MOCK_PAGE_INFO) &&
 			 in(f->canary, CANARY, f->page, c.cmd.addr));
 		populate_uffd(f, &c);
 		describe(f, f->desc, sizeof(f->desc), i, self->seed, &c);

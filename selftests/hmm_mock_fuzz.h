@@ -62,6 +62,7 @@ struct call {
 	int arg;
 	const struct target *t;	/* what addr was drawn from, or NULL */
 	struct hmm_dmirror_cmd cmd;
+	unsigned int info_size;	/* PAGE_INFO's entry size; 0: 0xa5 bytes instead */
 };
 
 static bool is_dmirror(unsigned long op)
@@ -174,6 +175,11 @@ static void gen_call(struct fuzz *f, uint64_t *r, struct call *c, bool canary)
 	c->arg = x < 85 ? ARG_OK : 1 + chaos_below(r, NR_ARGS - 1);
 	c->t = t;
 	c->cmd = (struct hmm_dmirror_cmd){ addr, ptr, n, 0x5a5a5a5a, 0xa5a5a5a5 };
+	if (c->op == HMM_MOCK_PAGE_INFO) {
+		const unsigned int size[] = { 0, 31, 32, 33, f->page, f->page + 1 };
+
+		c->info_size = size[chaos_below(r, ARRAY_SIZE(size))];
+	}
 }
 
 /* Whether [@p, @p + @len) ends within TASK_SIZE: 1, 0, or -1 (unknown). */
@@ -214,13 +220,50 @@ static int writable(struct fuzz *f, unsigned long long p, unsigned long long len
 #define UNSURE	1	/* predict(): whether the checks pass cannot be told here */
 
 /*
+ * Whether @n pages from @a are a range the driver accepts (aligned,
+ * non-empty, below TASK_SIZE): 1, 0, or -1 when that depends on whether
+ * the machine has 5-level page tables.
+ */
+static int range_ok(const struct fuzz *f, unsigned long long a, unsigned long long n)
+{
+	unsigned long long top4 = TOP4 / f->page, top5 = f->la57 ? TOP5 / f->page : top4;
+	int r4, r5;
+
+	if ((a & (f->page - 1)) || !n)
+		return 0;
+	r4 = a < TOP4 && n <= top4 - a / f->page;
+	r5 = a < top5 * f->page && n <= top5 - a / f->page;
+	return r4 == r5 ? r4 : -1;
+}
+
+/* PAGE_INFO with a real command (ARG_OK, c->info_size set). */
+static int predict_page_info(struct fuzz *f, const struct call *c)
+{
+	unsigned long long n = c->cmd.npages, size = n * c->info_size;
+	int range, buf;
+
+	if (c->info_size < 32 || c->info_size > f->page)
+		return -EINVAL;
+	range = range_ok(f, c->cmd.addr, n);
+	if (range <= 0)
+		return range ? UNSURE : -EINVAL;
+	if (n > ~0ULL / c->info_size)
+		return -EFAULT;
+	buf = user_range(f, c->cmd.ptr, size);
+	if (!buf)
+		return -EFAULT;
+	return buf == 1 && writable(f, c->cmd.ptr, size) == 1 ? 0 : UNSURE;
+}
+
+/*
  * What hmm-mock's own commands other than STATS make of @c (0, UNSURE or
  * -errno), the driver's rules for their argument: CHECK_FREE only writes
  * it; PAGE_INFO and INJECT read it first and reject an argument whose pad
- * is not zero. run_call() hands them 0xa5 bytes for ARG_OK and the command
- * for ARG_RO.
+ * is not zero. run_call() hands them 0xa5 bytes for ARG_OK (PAGE_INFO: a
+ * real command when the call has an entry size) and the HMM_DMIRROR
+ * command for ARG_RO.
  */
-static int predict_own(const struct call *c)
+static int predict_own(struct fuzz *f, const struct call *c)
 {
 	const struct hmm_dmirror_cmd *a = &c->cmd;
 
@@ -230,10 +273,13 @@ static int predict_own(const struct call *c)
 		return -ENOTTY;
 	if (c->arg == ARG_EDGE)
 		return UNSURE;
+	if (c->op == HMM_MOCK_PAGE_INFO && c->arg == ARG_OK && c->info_size)
+		return predict_page_info(f, c);
 	if (c->arg != ARG_RO)
 		return c->arg == ARG_OK ? -EINVAL : -EFAULT;
 	if (c->op == HMM_MOCK_PAGE_INFO)	/* entry_size and pad in cpages */
-		return a->cpages >> 32 || (uint32_t)a->cpages < 32 ? -EINVAL : UNSURE;
+		return a->cpages >> 32 || (uint32_t)a->cpages < 32 ||
+		       (uint32_t)a->cpages > f->page ? -EINVAL : UNSURE;
 	/* INJECT: fault_delay_ms, hold_lock_ms in addr; fail_copies, pad in ptr */
 	return (uint32_t)a->addr > HMM_MOCK_INJECT_MAX_MS || a->addr >> 32 > HMM_MOCK_INJECT_MAX_MS ||
 	       (uint32_t)a->ptr > INT32_MAX || a->ptr >> 32 ? -EINVAL : 0;
@@ -245,7 +291,7 @@ static int predict_own(const struct call *c)
  */
 static int predict(struct fuzz *f, const struct call *c, int *alt)
 {
-	unsigned long long a = c->cmd.addr, n = c->cmd.npages, size, top4, top5;
+	unsigned long long a = c->cmd.addr, n = c->cmd.npages, size;
 	int range, buf = 1;
 
 	*alt = 0;
@@ -255,7 +301,7 @@ static int predict(struct fuzz *f, const struct call *c, int *alt)
 	if (is_stats(c->op))
 		return c->arg == ARG_OK ? 0 : -EFAULT;
 	if (!is_dmirror(c->op))
-		return predict_own(c);
+		return predict_own(f, c);
 	if (c->op == HMM_DMIRROR_READ_UNLOCKED && !f->unlocked)
 		return -ENOTTY;
 	if (c->arg != ARG_OK && c->arg != ARG_RO)
@@ -264,15 +310,7 @@ static int predict(struct fuzz *f, const struct call *c, int *alt)
 		return 0;
 	if (c->op == HMM_DMIRROR_FLAGS)
 		return n & ~HMM_DMIRROR_FLAG_FAIL_ALLOC ? -EINVAL : 0;
-	top4 = TOP4 / f->page;
-	top5 = f->la57 ? TOP5 / f->page : top4;
-	range = !(a & (f->page - 1)) && n;
-	if (range) {
-		int r4 = a < TOP4 && n <= top4 - a / f->page;
-		int r5 = a < top5 * f->page && n <= top5 - a / f->page;
-
-		range = r4 == r5 ? r4 : -1;
-	}
+	range = range_ok(f, a, n);
 	size = buf_size(c->op, n, f->page);
 	if (size && n > ~0ULL / f->page)
 		buf = 0;
@@ -378,6 +416,11 @@ static const char *judge(struct fuzz *f, const struct call *c, int want, int alt
 		return st->pages_total == st->pages_free + st->pages_in_use ? NULL :
 		       "STATS does not balance";
 	}
+	if (c->op == HMM_MOCK_PAGE_INFO) {
+		const struct hmm_mock_page_info_cmd *pi = arg;
+
+		return pi->cpages == pi->npages ? NULL : "PAGE_INFO succeeded with cpages != npages";
+	}
 	if (!is_dmirror(c->op))
 		return NULL;	/* another type's number, which the VFS answered */
 	if (buf_size(c->op, 1, 1) || c->op == HMM_DMIRROR_SNAPSHOT)
@@ -393,8 +436,15 @@ static const char *run_call(struct fuzz *f, const struct call *c, int want, int 
 	unsigned char u[128], before[128];
 
 	memset(u, 0xa5, sizeof(u));
-	if (is_dmirror(c->op))
+	if (is_dmirror(c->op)) {
 		memcpy(u, &c->cmd, sizeof(c->cmd));
+	} else if (c->op == HMM_MOCK_PAGE_INFO && c->info_size) {
+		struct hmm_mock_page_info_cmd pi = {
+			c->cmd.addr, c->cmd.npages, c->cmd.ptr, c->info_size, 0, 0x5a5a5a5a,
+		};
+
+		memcpy(u, &pi, sizeof(pi));
+	}
 	memcpy(before, u, sizeof(u));
 	__atomic_store_n(&f->busy_since, usecs(), __ATOMIC_RELEASE);
 	*ret = ioctl(f->fd, c->op, arg_ptr(f, c, u)) ? -errno : 0;

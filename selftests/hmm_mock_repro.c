@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
@@ -204,6 +205,27 @@ TEST_F(mem, madvise_free_and_pageout_leave_device_data_alone)
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 41));
 }
 
+/*
+ * Catalogue B6: collecting pages for a migration replaces their entries
+ * and must carry each entry's dirty bit to the page. A lazily freed page
+ * written again is dirty only in its entry: a migration that fails
+ * (FLAG_FAIL_ALLOC) puts the entries back, and reclaim must then keep the
+ * page (upstream's dropped migrate_dirty_page test, without swap).
+ */
+TEST_F(mem, a_lazily_freed_page_written_again_survives_a_failed_migration_and_reclaim)
+{
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(16, 37);
+	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
+	hmm_mock_fill(p, len, 39);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
+	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
+	ASSERT_EQ(0, madvise(p, len, MADV_PAGEOUT) ? errno : 0);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 39));
+}
+
 /* Catalogue F5, C1: /proc/self/pagemap tells where device pages are. */
 TEST_F(mem, pagemap_shows_where_device_pages_are)
 {
@@ -248,13 +270,13 @@ TEST_F(mem, exclusive_access_keeps_the_mapcount_as_the_lane_declares)
 	int ret;
 
 	SKIP_IF_SETUP_SKIPPED();
-	if (!expect)
-		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_MAPCOUNT is not declared for this kernel");
 	MAP_FILLED(4, 47);
 	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL);
 	if (ret == -EOPNOTSUPP)
 		SKIP(return, "kernel without device-exclusive entries (CONFIG_DEVICE_PRIVATE=n)");
 	ASSERT_EQ(0, ret);
+	if (!expect)
+		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_MAPCOUNT is not declared for this kernel");
 	info = PAGE_INFO(self->fd, p, n);
 	EXPECT_TRUE(!!(info[0].flags & HMM_MOCK_PAGE_DEVICE_EXCLUSIVE));
 	EXPECT_EQ((unsigned int)HMM_MOCK_MEMORY_SYSTEM, info[0].mem_type);
@@ -323,11 +345,27 @@ TEST(cpu_fault_with_a_failed_copy_gets_sigbus_and_loses_nothing)
 }
 
 /*
+ * A 2 MiB aligned range in small pages holding pattern @seed, that may
+ * become a THP.
+ */
+static char *small_pages_to_collapse(int seed)
+{
+	char *p = map_huge();
+
+	if (p == MAP_FAILED || madvise(p, TWO_MB, MADV_NOHUGEPAGE))
+		return MAP_FAILED;
+	hmm_mock_fill(p, TWO_MB, seed);
+	return madvise(p, TWO_MB, MADV_HUGEPAGE) ? MAP_FAILED : p;
+}
+
+/*
  * Catalogue E5: MADV_COLLAPSE over a range partly on the device. Kernels
  * up to 7.3 at least fault device-private pages back to build the huge
  * page ("pulls": some or all of them); with the fix the catalogue names
  * the collapse gives up and the device keeps its pages ("keeps"). The
  * lane declares which in HMM_MOCK_EXPECT_COLLAPSE; the data survives both.
+ * A range all in system memory must collapse first, so that "keeps" means
+ * the device pages stopped it, not a collapse that cannot work here.
  */
 TEST(collapse_over_device_pages_behaves_as_the_lane_declares)
 {
@@ -343,17 +381,20 @@ TEST(collapse_over_device_pages_behaves_as_the_lane_declares)
 	(void)skipped;
 	if (!expect)
 		SKIP(return, "HMM_MOCK_EXPECT_COLLAPSE is not declared for this kernel");
-	p = map_huge();
+	/* The control: a range all in system memory collapses here. */
+	p = small_pages_to_collapse(71);
 	ASSERT_NE(MAP_FAILED, p);
-	/* Small pages first, so that there is something to collapse. */
-	ASSERT_EQ(0, madvise(p, TWO_MB, MADV_NOHUGEPAGE));
-	hmm_mock_fill(p, TWO_MB, 71);
-	ASSERT_EQ(0, madvise(p, TWO_MB, MADV_HUGEPAGE));
+	ASSERT_EQ(0, madvise(p, TWO_MB, MADV_COLLAPSE) ? errno : 0);
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 71));
+
+	p = small_pages_to_collapse(71);
+	ASSERT_NE(MAP_FAILED, p);
 	m = malloc(n);
 	buf = malloc(8 * page);
 	ASSERT_NE(NULL, m);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 8, NULL));
+	EXPECT_SNAPSHOT(fd, p, 8, HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE);
 
 	/* Either outcome is checked below; the log says which it was. */
 	if (madvise(p, TWO_MB, MADV_COLLAPSE))
@@ -405,8 +446,14 @@ static void *migrate_after_barrier(void *arg)
 
 #define RACE_READERS	4
 #define RACE_ROUNDS	30
-/* A round that takes this long is a livelock, not a slow machine. */
-#define RACE_ROUND_DEADLINE_MS	8000
+/*
+ * Where the lane declares a livelock, a round that takes this long, or
+ * rounds that take RACE_LIVELOCK_TOTAL_MS in all (within the harness's
+ * 30 s), are one. Elsewhere there is no deadline: a hang fails by the
+ * harness's timeout, not by a clock.
+ */
+#define RACE_LIVELOCK_MS	8000
+#define RACE_LIVELOCK_TOTAL_MS	20000
 
 /*
  * A fork child's side of the race: @RACE_ROUNDS times, the page goes to
@@ -422,6 +469,9 @@ static int run_fault_race(int id, int progress)
 	int round, i, bad = 0;
 	char c = 0;
 
+	/* Not left behind, faulting, if the test is killed by its timeout. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+		return 2;
 	r.fd = hmm_mock_open(id, &(const char *){ NULL }, &i);
 	r.buf = malloc(page);
 	r.p = map_small(page);
@@ -499,12 +549,23 @@ TEST(racing_cpu_faults_on_one_device_page_behave_as_the_lane_declares)
 	}
 	close(progress[1]);
 	pfd = (struct pollfd){ .fd = progress[0], .events = POLLIN };
-	while (poll(&pfd, 1, RACE_ROUND_DEADLINE_MS) == 1 && read(progress[0], &c, 1) == 1)
+	t0 = hmm_mock_now();
+	for (;;) {
+		int left = RACE_LIVELOCK_TOTAL_MS - (int)((hmm_mock_now() - t0) * 1000);
+
+		if (!strcmp(expect, "livelocks"))
+			left = left < 0 ? 0 : left < RACE_LIVELOCK_MS ? left : RACE_LIVELOCK_MS;
+		else
+			left = -1;
+		if (poll(&pfd, 1, left) != 1 || read(progress[0], &c, 1) != 1)
+			break;
 		rounds++;
+	}
 	if (rounds < RACE_ROUNDS)
 		kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	close(progress[0]);
+	TH_LOG("%d of %d rounds completed", rounds, RACE_ROUNDS);
 	st1 = hmm_mock_stats(fd);
 
 	if (!strcmp(expect, "completes")) {

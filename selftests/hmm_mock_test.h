@@ -180,13 +180,26 @@ static inline int hmm_mock_inject(int fd, unsigned int fault_delay_ms, unsigned 
  * HMM_MOCK_CHECK_FREE as an expression, ASSERTing that it worked; same
  * rules as hmm_mock_stats().
  */
-#define hmm_mock_check_free(fd) ({							struct hmm_mock_free_check _chk;						int _ret = ioctl(fd, HMM_MOCK_CHECK_FREE, &_chk) ? errno : 0;													ASSERT_EQ(0, _ret) TH_LOG("HMM_MOCK_CHECK_FREE: %s", strerror(_ret));		_chk;									})
+#define hmm_mock_check_free(fd) ({							\
+	struct hmm_mock_free_check _chk;					\
+	int _ret = ioctl(fd, HMM_MOCK_CHECK_FREE, &_chk) ? errno : 0;		\
+										\
+	ASSERT_EQ(0, _ret) TH_LOG("HMM_MOCK_CHECK_FREE: %s", strerror(_ret));	\
+	_chk;									\
+})
 
 /*
  * Every free device page is unreferenced and belongs to nothing, and the
  * free lists hold what the counters say.
  */
-#define EXPECT_FREE_LISTS_CLEAN(fd) do {						struct hmm_mock_free_check _chk = hmm_mock_check_free(fd);			struct hmm_mock_stats _st = hmm_mock_stats(fd);															EXPECT_EQ(0ULL, (unsigned long long)_chk.referenced);				EXPECT_EQ(0ULL, (unsigned long long)_chk.stale_mapping);			EXPECT_EQ((unsigned long long)_st.pages_free, (unsigned long long)_chk.free); } while (0)
+#define EXPECT_FREE_LISTS_CLEAN(fd) do {					\
+	struct hmm_mock_free_check _chk = hmm_mock_check_free(fd);		\
+	struct hmm_mock_stats _st = hmm_mock_stats(fd);				\
+										\
+	EXPECT_EQ(0ULL, (unsigned long long)_chk.referenced);			\
+	EXPECT_EQ(0ULL, (unsigned long long)_chk.stale_mapping);		\
+	EXPECT_EQ((unsigned long long)_st.pages_free, (unsigned long long)_chk.free); \
+} while (0)
 
 /* Writes the pattern seed, seed + 1, ... as ints over @len bytes. */
 static inline void hmm_mock_fill(void *p, size_t len, int seed)
