@@ -269,6 +269,8 @@ static int predict_own(struct fuzz *f, const struct call *c)
 
 	if (c->op == HMM_MOCK_CHECK_FREE)
 		return c->arg == ARG_OK ? 0 : -EFAULT;
+	if (c->op == HMM_MOCK_INJECT && geteuid())
+		return -EPERM;	/* CAP_SYS_ADMIN, checked first */
 	if (c->op != HMM_MOCK_PAGE_INFO && c->op != HMM_MOCK_INJECT)
 		return -ENOTTY;
 	if (c->arg == ARG_EDGE)

@@ -176,6 +176,15 @@ static inline int hmm_mock_inject(int fd, unsigned int fault_delay_ms, unsigned 
 	return ioctl(fd, HMM_MOCK_INJECT, &knobs) ? -errno : 0;
 }
 
+/* hmm_mock_inject() in a test body; SKIPs without the privilege it needs. */
+#define INJECT_OR_SKIP(fd, fault_delay_ms, hold_lock_ms, fail_copies) do {	\
+	int _r = hmm_mock_inject(fd, fault_delay_ms, hold_lock_ms, fail_copies); \
+										\
+	if (_r == -EPERM)							\
+		SKIP(return, "HMM_MOCK_INJECT needs CAP_SYS_ADMIN");		\
+	ASSERT_EQ(0, _r);							\
+} while (0)
+
 /*
  * HMM_MOCK_CHECK_FREE as an expression, ASSERTing that it worked; same
  * rules as hmm_mock_stats().

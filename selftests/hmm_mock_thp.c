@@ -159,6 +159,29 @@ TEST_F(thp, cpu_fault_brings_back_a_thp)
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 205));
 }
 
+/*
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC reaches the next CPU fault too: it finds no
+ * THP, so the kernel splits the folio and the faulting page comes back as
+ * a small page; every page keeps its data.
+ */
+TEST_F(thp, fail_alloc_makes_the_next_cpu_fault_bring_back_small_pages)
+{
+	struct hmm_mock_stats st0, st1;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, make_thp(self, 209));
+	ASSERT_EQ((long)self->npages, to_device(self));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
+	st0 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(209 + 4096, ((int *)self->thp)[4096]);
+	st1 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(st0.cpu_faults + 1, st1.cpu_faults);
+	EXPECT_LT(st0.folio_splits, st1.folio_splits);
+	EXPECT_SNAPSHOT(self->fd, self->thp + 4096 * sizeof(int), 1, HMM_DMIRROR_PROT_WRITE);
+	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 209));
+}
+
 TEST_F(thp, partial_munmap_splits_and_keeps_the_rest)
 {
 	unsigned long half = self->npages / 2;

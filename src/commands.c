@@ -371,9 +371,9 @@ int hmm_mock_cmd_release(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd 
  * @mirror:	the mirror
  * @cmd:	cmd->npages holds the HMM_DMIRROR_FLAG_* to set, checked
  *
- * FLAG_FAIL_ALLOC fails this file's next device memory allocation and, on
- * a device with large folios, denies a huge page to the next CPU fault on
- * one of them.
+ * FLAG_FAIL_ALLOC fails this file's next device memory allocation; on a
+ * device with large folios, until then it also denies a huge page to the
+ * next CPU fault on one of them.
  *
  * Return: 0.
  */

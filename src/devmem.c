@@ -363,6 +363,9 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 
 	/* A tail's compound_head shares its word with pgmap: restore it. */
 	pgmap = &hmm_mock_page_chunk(head)->pagemap;
+	/* A run that was a folio: its flags in page 1 would go with page 1. */
+	if (folio_test_large((struct folio *)head))
+		folio_clear_large_rmappable((struct folio *)head);
 	__folio_clear_head((struct folio *)head);
 	for (i = HMM_MOCK_PMD_NR; i-- > 0;) {
 		page = head + i;

@@ -98,6 +98,8 @@ static bool hmm_mock_fail_alloc(struct hmm_mock_mirror *mirror)
 	if (!(READ_ONCE(mirror->flags) & HMM_DMIRROR_FLAG_FAIL_ALLOC))
 		return false;
 	WRITE_ONCE(mirror->flags, mirror->flags & ~HMM_DMIRROR_FLAG_FAIL_ALLOC);
+	/* Used up here: the CPU fault no longer inherits it. */
+	atomic_set(&mirror->mdev->inject.fault_no_thp, 0);
 	return true;
 }
 

@@ -148,8 +148,8 @@ static void hmm_mock_inject_sleep(struct vm_fault *vmf, atomic_t *ms)
 {
 	unsigned int t = atomic_read(ms);
 
-	/* Never in faults of the kernel's own, which no signal can end. */
-	if (unlikely(t) && (vmf->flags & FAULT_FLAG_USER) && !(current->flags & PF_KTHREAD))
+	/* Only user-mode accesses: no signal ends khugepaged's or GUP's. */
+	if (unlikely(t) && (vmf->flags & FAULT_FLAG_USER))
 		schedule_timeout_killable(msecs_to_jiffies(t));
 }
 

@@ -53,8 +53,9 @@ struct hmm_dmirror_cmd {
  *   some page stayed busy throughout.
  * - FLAG_FAIL_ALLOC makes the next device memory allocation of this file
  *   fail, so that one migration batch stays in system memory; on devices
- *   with large folios it also denies a huge page to the next CPU fault on
- *   a large device folio, which then comes back split, page by page.
+ *   with large folios, until then it also denies a huge page to the next
+ *   CPU fault on a large device folio, which then comes back split, page
+ *   by page.
  * - READ_UNLOCKED is -ENOTTY on kernels without an hmm_range_fault() that
  *   may drop mmap_lock.
  */
@@ -204,8 +205,9 @@ struct hmm_mock_page_info_cmd {
  * @fault_delay_ms: each user-mode CPU fault on one of the device's pages
  *		sleeps this long in migrate_to_ram before collecting the page
  *		(at most HMM_MOCK_INJECT_MAX_MS; a fatal signal cuts the sleep
- *		short); faults of the kernel's own (GUP, khugepaged) never
- *		sleep
+ *		short); only faults of user-mode accesses sleep, never
+ *		the kernel's own (GUP, hmm_range_fault(), khugepaged,
+ *		copies to or from user memory)
  * @hold_lock_ms: each such fault then sleeps this long before copying,
  *		holding its reference on the device page and, if it
  *		collected the page for migration, the page lock (same limit)
