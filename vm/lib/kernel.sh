@@ -5,6 +5,10 @@
 #          version + config (the default);
 #   stock  Debian's packaged kernel as users run it: linux-image + matching
 #          linux-headers, unpacked (never installed) into a private root.
+# A build lane with LANE_MUTANT=1 is a mutant: another build lane's kernel
+# (LANE_FROM) with a fix reverted by each patch in vm/mutants/LANE/, in
+# name order. It is built incrementally from LANE_FROM's object tree, so it
+# costs the files the patches touch and a link, not a cold build.
 # Sourced after common.sh.
 
 # Bump when the build steps below change in a way that changes the output.
@@ -20,6 +24,8 @@ lane_load() {
 	LANE_KMEMLEAK=0
 	LANE_STOCK_KREL=
 	LANE_BASE=
+	LANE_MUTANT=0
+	LANE_FROM=
 	# shellcheck source=/dev/null
 	. "$f"
 	case $LANE_KIND in
@@ -27,6 +33,11 @@ lane_load() {
 	stock) [ -n "$LANE_STOCK_KREL" ] || die "lane $LANE: LANE_KIND=stock needs LANE_STOCK_KREL" ;;
 	*) die "lane $LANE: unknown LANE_KIND '$LANE_KIND' (build or stock)" ;;
 	esac
+	if [ "$LANE_MUTANT" = 1 ]; then
+		[ -n "$LANE_FROM" ] || die "lane $LANE: a mutant lane names its clean lane in LANE_FROM"
+		compgen -G "$HMM_MOCK_ROOT/vm/mutants/$LANE/*.patch" >/dev/null ||
+			die "lane $LANE: no patches in vm/mutants/$LANE"
+	fi
 	_lane_declared "$LANE"
 }
 
@@ -193,6 +204,45 @@ _lane_build() {
 	say "lane $LANE kernel built in $((SECONDS - t0)) s"
 }
 
+# --- mutant lanes ----------------------------------------------------------
+
+# _mutant_build SRC BUILD FROM_BUILD: the patched source is a hard-link copy
+# of SRC (patch replaces the files it edits, so SRC stays clean). Kbuild
+# records SRC's absolute path in every object's command line, so the build
+# runs in a private mount namespace where the patched copy is mounted over
+# SRC: FROM_BUILD's objects then match, and only what the patches touch is
+# compiled again. Without mount namespaces it is a cold build of the copy.
+_mutant_build() {
+	local s=$1 b=$2 from=$3 log=$2.log t0=$SECONDS p ps=$2.src
+	[ -f "$b/.complete" ] && return 0
+	say "building mutant lane $LANE from $(basename "$from") (log: $log)"
+	rm -rf "$b" "$ps"
+	cp -al "$s" "$ps" || die "cannot copy $s"
+	for p in "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; do
+		echo "applying $(basename "$p")"
+		patch -p1 -d "$ps" <"$p" || die "lane $LANE: $(basename "$p") does not apply"
+	done >"$log" 2>&1
+	# In place, as _lane_build: Kbuild writes the output path into the tree.
+	cp -a "$from" "$b" || die "cannot copy $from"
+	rm -rf "$b/modroot" "$b/.build-seconds" "$b/.complete"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	if unshare -m true 2>/dev/null; then
+		unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec make "$@"' sh \
+			"$ps" "$s" -C "$s" O="$b" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1
+	else
+		say "no mount namespaces here: a cold build of the mutant source"
+		find "$b" -mindepth 1 -maxdepth 1 ! -name .config -exec rm -rf {} + &&
+		make -C "$ps" O="$b" olddefconfig >>"$log" 2>&1 &&
+		make -C "$ps" O="$b" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1
+	fi || { tail -n 40 "$log" >&2; die "building mutant lane $LANE failed"; }
+	make -C "$s" O="$b" INSTALL_MOD_PATH="$b/modroot" INSTALL_MOD_STRIP=1 \
+		modules_install >>"$log" 2>&1 || die "modules_install for lane $LANE failed"
+	rm -rf "$ps"
+	echo "$((SECONDS - t0))" >"$b/.build-seconds"
+	touch "$b/.complete"
+	say "mutant lane $LANE built in $((SECONDS - t0)) s"
+}
+
 # --- stock lanes -----------------------------------------------------------
 
 # Bump when _stock_unpack changes what it leaves in the private root.
@@ -325,12 +375,20 @@ lane_prepare() {
 	done
 	# Debian versions carry '~' and '+', which make and Kbuild dislike in paths.
 	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
-	local key
+	local key from=
+	if [ "$LANE_MUTANT" = 1 ]; then
+		from=$(lane_try "$LANE_FROM" && echo "$LANE_BUILD") ||
+			die "lane $LANE: its clean lane $LANE_FROM is unavailable"
+	fi
 	key=$( { echo "recipe $KERNEL_RECIPE"; gcc --version | head -n1;
-		 cat "${LANE_FRAGMENT_FILES[@]}"; } | sha256sum | cut -c1-12)
+		 cat "${LANE_FRAGMENT_FILES[@]}";
+		 [ -z "$from" ] || cat "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; } |
+	       sha256sum | cut -c1-12)
 	LANE_BUILD="$HMM_MOCK_CACHE/kernels/$LANE-$tag-$key"
 	if [ -f "$LANE_BUILD/.complete" ]; then
 		say "lane $LANE: cached kernel $LANE_BUILD"
+	elif [ -n "$from" ]; then
+		with_lock "kernel-$LANE" _mutant_build "$LANE_SRC" "$LANE_BUILD" "$from" || exit 1
 	else
 		with_lock "kernel-$LANE" _lane_build "$LANE_SRC" "$LANE_BUILD" || exit 1
 	fi
