@@ -2,11 +2,17 @@
 /*
  * What each kind of mapping does under migration and mirroring: the zero
  * page, shared anonymous memory, shared and private file mappings,
- * transparent huge pages, hugetlb, and a mapping of the device node.
+ * transparent huge pages, hugetlb, a mapping of the device node, and the
+ * userfaultfd write protection of a range.
  * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
  * device-coherent memory.
  */
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
@@ -175,6 +181,80 @@ TEST_F(mem, device_node_mmap_gives_zeroed_copy_on_write_pages)
 	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 149));
 	munmap(p, len);
+}
+
+#define PM_UFFD_WP	(1ULL << 57)
+
+/* How many of the @n pages at @p /proc/self/pagemap shows @bit on, or -1. */
+static long pagemap_count(const void *p, unsigned long n, size_t page, uint64_t bit)
+{
+	uint64_t *pm = calloc(n, sizeof(*pm));
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	long count = -1;
+	unsigned long i;
+
+	if (pm && fd >= 0 &&
+	    pread(fd, pm, n * sizeof(*pm), (uintptr_t)p / page * sizeof(*pm)) ==
+	    (ssize_t)(n * sizeof(*pm)))
+		for (count = 0, i = 0; i < n; i++)
+			count += !!(pm[i] & bit);
+	if (fd >= 0)
+		close(fd);
+	free(pm);
+	return count;
+}
+
+/*
+ * A userfaultfd that write-protects @len bytes at @p (nothing serves its
+ * faults: the test never writes there), or -1 with errno set.
+ */
+static int uffd_write_protect(void *p, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg) ||
+	    ioctl(fd, UFFDIO_WRITEPROTECT, &wp)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Catalogue B2 (5.9): the uffd-wp bit of every page survives migration
+ * to the device and back; a page that lost it would take a write without
+ * telling the userfaultfd's handler.
+ */
+TEST_F(mem, userfaultfd_write_protection_survives_a_round_trip_through_the_device)
+{
+	int uffd;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(16, 167);
+	uffd = uffd_write_protect(p, len);
+	ASSERT_LE(0, uffd) TH_LOG("userfaultfd write protection: %s", strerror(errno));
+	ASSERT_EQ((long)n, pagemap_count(p, n, self->page, PM_UFFD_WP));
+
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	/* Write-protected on the device too. */
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_READ);
+	EXPECT_EQ((long)n, pagemap_count(p, n, self->page, PM_UFFD_WP)) TH_LOG("on the device");
+
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, NULL));
+	EXPECT_EQ((long)n, pagemap_count(p, n, self->page, PM_UFFD_WP)) TH_LOG("back in memory");
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 167));
+	close(uffd);
 }
 
 TEST_HARNESS_MAIN

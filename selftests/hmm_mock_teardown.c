@@ -4,7 +4,8 @@
  * moves that memory back to system memory first, so their data survives.
  * Runs where the module file is known (HMM_MOCK_KO, which hmm_mock.sh sets;
  * the test VM's /hmm/hmm_mock.ko), so it can be loaded again afterwards with
- * the same parameters.
+ * the same parameters. Unloading also gives the device's memory back to
+ * the kernel, load after load.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -216,6 +217,86 @@ TEST(rmmod_while_a_device_page_is_held_fails_until_it_is_let_go)
 	snprintf(cmdline, sizeof(cmdline), "insmod %s%s", MODULE_FILE, args);
 	ASSERT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
 	free(buf);
+}
+
+/* Pages the Device zones of every node span (/proc/zoneinfo), or -1. */
+static long device_zone_span(void)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	bool device = false;
+	char line[256];
+	long sum = 0, v;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Node ", 5))
+			device = strstr(line, " Device") != NULL;
+		else if (device && sscanf(line, " spanned %ld", &v) == 1)
+			sum += v;
+	}
+	fclose(f);
+	return sum;
+}
+
+/* Physical address ranges /proc/iomem gives to hmm-mock's devices, or -1. */
+static long device_regions(void)
+{
+	FILE *f = fopen("/proc/iomem", "r");
+	char line[256];
+	long n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "hmm_dmirror") != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Unloading gives every device-private address range back (iomem) and
+ * removes every chunk's memmap (memunmap_pages()), load after load. The
+ * Device zone is never shrunk (since 5.5: its memmap may be uninitialised,
+ * catalogue A6), so reloads must reuse its span, not grow it.
+ */
+TEST(load_and_unload_cycles_release_the_device_memory)
+{
+	char args[512], cmdline[700];
+	struct placed priv, coh;
+	size_t len = 64 * sysconf(_SC_PAGESIZE);
+	long span = -1;
+	int private, coherent, round;
+
+	if (access(MODULE_FILE, R_OK))
+		SKIP(return, "module file %s absent (HMM_MOCK_KO)", MODULE_FILE);
+	ASSERT_EQ(0, module_args(args, sizeof(args)));
+	snprintf(cmdline, sizeof(cmdline), "insmod %s%s", MODULE_FILE, args);
+
+	/* No assertion may stop the test while the module is unloaded. */
+	for (round = 0; round < 3; round++) {
+		private = place_on_device(HMM_MOCK_PRIVATE0, len, 229 + round, &priv);
+		coherent = place_on_device(HMM_MOCK_COHERENT0, len, 233 + round, &coh);
+		ASSERT_LE(0, private);
+		ASSERT_LE(0, coherent);
+		ASSERT_TRUE(!private || !coherent) TH_LOG("no device memory at all");
+		if (!private)
+			ASSERT_LT(0, device_regions());
+		ASSERT_EQ(0, system("rmmod hmm_mock"));
+		EXPECT_EQ(0, device_regions()) TH_LOG("round %d", round);
+		if (!round)
+			span = device_zone_span();
+		EXPECT_EQ(span, device_zone_span()) TH_LOG("round %d", round);
+		EXPECT_EQ(0, system(cmdline)) TH_LOG("%s", cmdline);
+		if (!private)
+			EXPECT_EQ(-1, hmm_mock_check(priv.p, priv.len, priv.seed));
+		if (!coherent)
+			EXPECT_EQ(-1, hmm_mock_check(coh.p, coh.len, coh.seed));
+		if (!private)
+			munmap(priv.p, priv.len);
+		if (!coherent)
+			munmap(coh.p, coh.len);
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -388,6 +388,9 @@ lane_prepare() {
 	if [ -f "$LANE_BUILD/.complete" ]; then
 		say "lane $LANE: cached kernel $LANE_BUILD"
 	elif [ -n "$from" ]; then
+		# A mutant's older patch sets are of no more use.
+		find "$HMM_MOCK_CACHE/kernels" -maxdepth 1 -name "$LANE-$tag-*" \
+			! -name "$(basename "$LANE_BUILD")*" -exec rm -rf {} +
 		with_lock "kernel-$LANE" _mutant_build "$LANE_SRC" "$LANE_BUILD" "$from" || exit 1
 	else
 		with_lock "kernel-$LANE" _lane_build "$LANE_SRC" "$LANE_BUILD" || exit 1
