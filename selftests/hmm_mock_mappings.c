@@ -10,9 +10,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
@@ -204,31 +202,15 @@ static long pagemap_count(const void *p, unsigned long n, size_t page, uint64_t 
 	return count;
 }
 
-/*
- * A userfaultfd that write-protects @len bytes at @p (nothing serves its
- * faults: the test never writes there), or -1 with errno set.
- */
-static int uffd_write_protect(void *p, size_t len)
+/* Write-protects @len bytes at @p through userfaultfd @uffd: 0 or -1. */
+static int uffd_write_protect(int uffd, void *p, size_t len)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)p, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
 	struct uffdio_writeprotect wp = {
 		.range = { .start = (uintptr_t)p, .len = len },
 		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
 	};
-	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0)
-		return -1;
-	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg) ||
-	    ioctl(fd, UFFDIO_WRITEPROTECT, &wp)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
 }
 
 /*
@@ -242,8 +224,9 @@ TEST_F(mem, userfaultfd_write_protection_survives_a_round_trip_through_the_devic
 
 	SKIP_IF_SETUP_SKIPPED();
 	MAP_FILLED(16, 167);
-	uffd = uffd_write_protect(p, len);
-	ASSERT_LE(0, uffd) TH_LOG("userfaultfd write protection: %s", strerror(errno));
+	uffd = hmm_mock_uffd_register(p, len, UFFDIO_REGISTER_MODE_WP);
+	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, uffd_write_protect(uffd, p, len)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ((long)n, pagemap_count(p, n, self->page, PM_UFFD_WP));
 
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));

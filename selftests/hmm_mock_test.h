@@ -14,9 +14,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/userfaultfd.h>
 #include <uapi/hmm_mock.h>
 
 /* Seconds on the monotonic clock. */
@@ -310,6 +312,33 @@ static inline int hmm_mock_go(int go)
 
 	close(go);
 	return ret;
+}
+
+/*
+ * A userfaultfd with @len bytes at @p registered in @mode
+ * (UFFDIO_REGISTER_MODE_*), or -1 with errno set. Nothing serves its
+ * faults: a test using it must not touch what it registered in a way that
+ * would raise one.
+ */
+static inline int hmm_mock_uffd_register(void *p, size_t len, __u64 mode)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)p, .len = len },
+		.mode = mode,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
 }
 
 #endif /* _HMM_MOCK_TEST_H */

@@ -13,10 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <linux/userfaultfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -70,6 +67,8 @@ FIXTURE_SETUP(thp)
 	ASSERT_EQ(0, madvise(self->thp, TWO_MB, MADV_HUGEPAGE));
 	self->buf = malloc(TWO_MB);
 	ASSERT_NE(NULL, self->buf);
+	/* Faulted in now (maybe as a THP), not in the middle of a test. */
+	memset(self->buf, 0, TWO_MB);
 }
 
 FIXTURE_TEARDOWN(thp)
@@ -336,18 +335,13 @@ static long read_counter(const char *path, const char *name)
  */
 TEST_F(thp, freed_device_thps_leave_the_anon_thp_count_where_it_was)
 {
-	long before = 0, after;
+	long before, after;
 	int i;
 
 	SKIP_IF_SETUP_SKIPPED();
-	ASSERT_LE(0, read_counter(NR_ANON_THP, NULL)) TH_LOG("cannot read " NR_ANON_THP);
-	/*
-	 * Round 0 only settles the counter: the first THP migrated away stays
-	 * counted for a while (measured on 7.3: one, until much later).
-	 */
-	for (i = 0; i <= 16; i++) {
-		if (i == 1)
-			before = read_counter(NR_ANON_THP, NULL);
+	before = read_counter(NR_ANON_THP, NULL);
+	ASSERT_LE(0, before) TH_LOG("cannot read " NR_ANON_THP);
+	for (i = 0; i < 16; i++) {
 		ASSERT_EQ(0, make_thp(self, 230 + i));
 		ASSERT_EQ((long)self->npages, to_device(self));
 		/* Odd rounds free the device folio by a CPU fault, even by MIGRATE_TO_SYS. */
@@ -361,26 +355,26 @@ TEST_F(thp, freed_device_thps_leave_the_anon_thp_count_where_it_was)
 		ASSERT_EQ(0, madvise(self->thp, TWO_MB, MADV_DONTNEED));
 	}
 	after = read_counter(NR_ANON_THP, NULL);
-	EXPECT_EQ(before, after);
+	/* The count is system-wide: a little slack, where each leak is one per round. */
+	EXPECT_GE(2, labs(after - before)) TH_LOG("nr_anon %ld -> %ld", before, after);
 }
 
-/* A userfaultfd with @p..@p+@len registered for missing pages, or -1. */
-static int uffd_register_missing(void *p, size_t len)
+/*
+ * Page-table pages in use, system-wide, with every CPU's pending count
+ * folded in first (/proc/sys/vm/stat_refresh, root only; without it the
+ * count can lag by a few pages per CPU).
+ */
+static long page_tables(void)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)p, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	ssize_t n;
 
-	if (fd < 0)
-		return -1;
-	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+	if (fd >= 0) {
+		n = write(fd, "1", 1);	/* failing, the count lags a little more */
+		(void)n;
 		close(fd);
-		return -1;
 	}
-	return fd;
+	return read_counter("/proc/vmstat", "nr_page_table_pages");
 }
 
 /*
@@ -395,7 +389,7 @@ TEST_F(thp, huge_inserts_backing_off_for_userfaultfd_free_their_page_tables)
 	int uffd, i;
 
 	SKIP_IF_SETUP_SKIPPED();
-	uffd = uffd_register_missing(self->thp, TWO_MB);
+	uffd = hmm_mock_uffd_register(self->thp, TWO_MB, UFFDIO_REGISTER_MODE_MISSING);
 	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(errno));
 	/*
 	 * Nothing moves (the range stays empty: ENOENT). The first call may
@@ -404,13 +398,14 @@ TEST_F(thp, huge_inserts_backing_off_for_userfaultfd_free_their_page_tables)
 	ASSERT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, self->thp,
 					self->buf, self->npages, NULL));
 	st0 = hmm_mock_stats(self->fd);
-	before = read_counter("/proc/vmstat", "nr_page_table_pages");
+	before = page_tables();
 	for (i = 0; i < 64; i++)
 		ASSERT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, self->thp,
 						self->buf, self->npages, NULL));
-	after = read_counter("/proc/vmstat", "nr_page_table_pages");
+	after = page_tables();
 	st1 = hmm_mock_stats(self->fd);
-	EXPECT_EQ(before, after);
+	/* System-wide: a little slack, where each leak is one per call. */
+	EXPECT_GT(16, after - before) TH_LOG("page tables %ld -> %ld", before, after);
 	/* Each call was offered a large folio, and gave it back. */
 	EXPECT_LE(st0.large_allocs + 64, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use, st1.pages_in_use);

@@ -211,23 +211,40 @@ _lane_build() {
 # records SRC's absolute path in every object's command line, so the build
 # runs in a private mount namespace where the patched copy is mounted over
 # SRC: FROM_BUILD's objects then match, and only what the patches touch is
-# compiled again. Without mount namespaces it is a cold build of the copy.
+# compiled again. Patches may touch .c files only: modules are built
+# outside the namespace, against SRC's headers. Without mount namespaces
+# it is a cold build of the copy, which then stays beside the build.
 _mutant_build() {
-	local s=$1 b=$2 from=$3 log=$2.log t0=$SECONDS p ps=$2.src
+	local s=$1 b=$2 from=$3 log=$2.log t0=$SECONDS p ps=$2.src ns=
 	[ -f "$b/.complete" ] && return 0
+	# Older patch sets of this lane are of no more use (under its lock).
+	local base
+	base=$(basename "$b")	# LANE-VERSION-KEY
+	find "$(dirname "$b")" -maxdepth 1 -name "${base%-*}-*" ! -name "$base*" -exec rm -rf {} +
 	say "building mutant lane $LANE from $(basename "$from") (log: $log)"
 	rm -rf "$b" "$ps"
 	cp -al "$s" "$ps" || die "cannot copy $s"
+	: >"$log"
 	for p in "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; do
-		echo "applying $(basename "$p")"
-		patch -p1 -d "$ps" <"$p" || die "lane $LANE: $(basename "$p") does not apply"
-	done >"$log" 2>&1
-	# In place, as _lane_build: Kbuild writes the output path into the tree.
-	cp -a "$from" "$b" || die "cannot copy $from"
-	rm -rf "$b/modroot" "$b/.build-seconds" "$b/.complete"
-	# shellcheck disable=SC2016 # expanded by the inner shell
+		! grep -qE '^\+\+\+ b/.*\.h$' "$p" ||
+			die "lane $LANE: $(basename "$p") edits a header, which modules would not see"
+		echo "applying $(basename "$p")" >>"$log"
+		patch -p1 --batch --forward --fuzz=0 -d "$ps" <"$p" >>"$log" 2>&1 ||
+			{ tail -n 20 "$log" >&2; die "lane $LANE: $(basename "$p") does not apply"; }
+	done
+	# In place, as _lane_build (Kbuild writes the output path into the
+	# tree), without FROM_BUILD's marker: .complete comes last.
+	mkdir -p "$b"
+	tar -C "$from" --exclude=./.complete --exclude=./.build-seconds --exclude=./modroot -cf - . |
+		tar -C "$b" -xf - || die "cannot copy $from"
 	if unshare -m true 2>/dev/null; then
-		unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec make "$@"' sh \
+		ns="unshare -m"
+	elif unshare -rm true 2>/dev/null; then
+		ns="unshare -rm"
+	fi
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	if [ -n "$ns" ]; then
+		$ns sh -c 'mount --bind "$1" "$2" && shift 2 && exec make "$@"' sh \
 			"$ps" "$s" -C "$s" O="$b" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1
 	else
 		say "no mount namespaces here: a cold build of the mutant source"
@@ -237,7 +254,8 @@ _mutant_build() {
 	fi || { tail -n 40 "$log" >&2; die "building mutant lane $LANE failed"; }
 	make -C "$s" O="$b" INSTALL_MOD_PATH="$b/modroot" INSTALL_MOD_STRIP=1 \
 		modules_install >>"$log" 2>&1 || die "modules_install for lane $LANE failed"
-	rm -rf "$ps"
+	# The namespace build's tree points at SRC; a cold one at the copy.
+	[ -z "$ns" ] || rm -rf "$ps"
 	echo "$((SECONDS - t0))" >"$b/.build-seconds"
 	touch "$b/.complete"
 	say "mutant lane $LANE built in $((SECONDS - t0)) s"
@@ -375,22 +393,21 @@ lane_prepare() {
 	done
 	# Debian versions carry '~' and '+', which make and Kbuild dislike in paths.
 	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
-	local key from=
+	local key from='' from_src=''
 	if [ "$LANE_MUTANT" = 1 ]; then
-		from=$(lane_try "$LANE_FROM" && echo "$LANE_BUILD") ||
-			die "lane $LANE: its clean lane $LANE_FROM is unavailable"
+		read -r from from_src < <(lane_try "$LANE_FROM" && echo "$LANE_BUILD $LANE_SRC")
+		[ -n "$from" ] || die "lane $LANE: its clean lane $LANE_FROM is unavailable"
+		[ "$from_src" = "$LANE_SRC" ] ||
+			die "lane $LANE: its source $LANE_SRC is not its clean lane's ($from_src)"
 	fi
 	key=$( { echo "recipe $KERNEL_RECIPE"; gcc --version | head -n1;
 		 cat "${LANE_FRAGMENT_FILES[@]}";
-		 [ -z "$from" ] || cat "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; } |
+		 [ -z "$from" ] || { basename "$from"; cat "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; }; } |
 	       sha256sum | cut -c1-12)
 	LANE_BUILD="$HMM_MOCK_CACHE/kernels/$LANE-$tag-$key"
 	if [ -f "$LANE_BUILD/.complete" ]; then
 		say "lane $LANE: cached kernel $LANE_BUILD"
 	elif [ -n "$from" ]; then
-		# A mutant's older patch sets are of no more use.
-		find "$HMM_MOCK_CACHE/kernels" -maxdepth 1 -name "$LANE-$tag-*" \
-			! -name "$(basename "$LANE_BUILD")*" -exec rm -rf {} +
 		with_lock "kernel-$LANE" _mutant_build "$LANE_SRC" "$LANE_BUILD" "$from" || exit 1
 	else
 		with_lock "kernel-$LANE" _lane_build "$LANE_SRC" "$LANE_BUILD" || exit 1
