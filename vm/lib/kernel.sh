@@ -242,16 +242,23 @@ _mutant_build() {
 	elif unshare -rm true 2>/dev/null; then
 		ns="unshare -rm"
 	fi
+	# Both trees at the clean lane's paths, so every absolute path recorded
+	# in FROM's objects still matches (6.x objects depend on objtool's
+	# binary, which would otherwise be rebuilt, and with it everything).
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	if [ -n "$ns" ]; then
-		$ns sh -c 'mount --bind "$1" "$2" && shift 2 && exec make "$@"' sh \
-			"$ps" "$s" -C "$s" O="$b" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1
+		$ns sh -c 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && shift 4 &&
+			exec make "$@"' sh "$ps" "$s" "$b" "$from" \
+			-C "$s" O="$from" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1
 	else
 		say "no mount namespaces here: a cold build of the mutant source"
 		find "$b" -mindepth 1 -maxdepth 1 ! -name .config -exec rm -rf {} + &&
 		make -C "$ps" O="$b" olddefconfig >>"$log" 2>&1 &&
 		make -C "$ps" O="$b" -j"$HMM_MOCK_JOBS" bzImage modules >>"$log" 2>&1
 	fi || { tail -n 40 "$log" >&2; die "building mutant lane $LANE failed"; }
+	# The tree's Makefile names the path it was built at (7.x): B's own.
+	[ -z "$ns" ] || make -C "$s" O="$b" outputmakefile >>"$log" 2>&1 ||
+		die "lane $LANE: cannot write its Makefile"
 	make -C "$s" O="$b" INSTALL_MOD_PATH="$b/modroot" INSTALL_MOD_STRIP=1 \
 		modules_install >>"$log" 2>&1 || die "modules_install for lane $LANE failed"
 	# The namespace build's tree points at SRC; a cold one at the copy.
