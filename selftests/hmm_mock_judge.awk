@@ -17,7 +17,9 @@
 #
 # A test fails when its harness says so, when a kernel report (WARNING, BUG,
 # Oops, KASAN, lockdep, "Bad page", ...) appears in the log before its result
-# line, or when it skips for a reason skips_file does not list. A program
+# line, or when it skips for a reason skips_file does not list. A test that
+# started and never gave a result (its program or the VM died in it) fails
+# by name, with the kernel's report if there was one. A program
 # fails when it exits non-zero or reports fewer results than it planned. A
 # kernel report outside any test fails the step it happened in (boot,
 # module load or unload, the job), and so does a step's non-zero exit
@@ -104,6 +106,7 @@ line ~ /^hmm-mock-tap: / {
 	if (tap ~ /^# Totals:/) { totals[b] = 1; next }
 	if (tap ~ /^#  RUN /) {
 		running = tap; sub(/^#  RUN +/, "", running); sub(/ \.\.\.$/, "", running)
+		unfinished = b ":" running
 		next
 	}
 	ok = (tap ~ /^ok /)
@@ -115,6 +118,7 @@ line ~ /^hmm-mock-tap: / {
 	if (name == "") name = "test " reported[b] + 1
 	reported[b]++
 	full = b ":" name
+	unfinished = ""
 	if (report != "") { result("fail", full, "kernel: " report); failed[b]++ }
 	else if (!ok) { result("fail", full, detail == "" ? "test failed" : detail); failed[b]++ }
 	else if (detail ~ /^SKIP/) {
@@ -130,6 +134,10 @@ line ~ /^hmm-mock-tap: / {
 }
 line ~ /^hmm-mock-bin: END / {
 	split(line, f, " "); b = f[3]; rc = f[4]; sub(/^rc=/, "", rc)
+	if (unfinished != "") {
+		result("fail", unfinished, report != "" ? "kernel: " report : "no result: the program died in it")
+		report = ""; unfinished = ""
+	}
 	if (report != "") result("fail", b ":[after last test]", "kernel: " report)
 	else if (planned[b] < 0 || reported[b] != planned[b] || !totals[b])
 		result("fail", b, sprintf("reported %d of %d planned results%s", reported[b],
@@ -157,6 +165,11 @@ line ~ /WARNING:|BUG:|Oops|kernel BUG|general protection fault|Bad page|UBSAN:|K
 	if (report == "") report = line
 }
 END {
+	# The test the VM died in fails by name, with the report if there is one.
+	if (unfinished != "") {
+		result("fail", unfinished, report != "" ? "kernel: " report : "no result: the VM crashed, hung or timed out in it")
+		report = ""
+	}
 	if (report != "") result("fail", "[" where "]", "kernel: " report)
 	if (guest_rc < 0) result("fail", "[guest]", "no exit marker: the VM crashed, hung or timed out")
 	else if (guest_rc != 0 && !nfail) result("fail", "[guest]", "job exited " guest_rc)
