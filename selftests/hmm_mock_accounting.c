@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Device memory accounting: the free lists balance, unmapping frees device
- * pages, running out of device memory leaves the rest in system memory, and
- * HMM_DMIRROR_FLAG_FAIL_ALLOC fails exactly one migration.
+ * pages, KSM takes none, running out of device memory leaves the rest in
+ * system memory, and HMM_DMIRROR_FLAG_FAIL_ALLOC fails exactly one
+ * migration.
  * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
  * device-coherent memory.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
@@ -30,6 +32,60 @@ TEST_F(mem, partial_unmap_frees_device_pages_and_keeps_the_rest)
 	EXPECT_EQ(-1, hmm_mock_check(p, quarter, 71));
 	EXPECT_EQ(-1, hmm_mock_check(p + 3 * quarter, quarter,
 				     71 + (int)(3 * quarter / sizeof(int))));
+}
+
+#define KSM		"/sys/kernel/mm/ksm/"
+
+/*
+ * Catalogue D1: vm_normal_page() returns device-coherent pages, which are
+ * not on the LRU, and every caller must leave them alone. KSM, running
+ * over device pages of equal content, merges none of them: each keeps its
+ * one mapping and reference. Two system pages of the same content are the
+ * control: KSM merges them, or the test could not tell.
+ */
+TEST_F(mem, ksm_merges_no_device_pages)
+{
+	long run, sleep_ms, scans;
+	struct hmm_mock_page_info *info;
+	unsigned long i;
+	double deadline;
+	char *ctl;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_RANGE(16);
+	ctl = map_small(2 * self->page);
+	ASSERT_NE(MAP_FAILED, ctl);
+	memset(p, 0x5a, len);
+	memset(ctl, 0x5a, 2 * self->page);
+	if (madvise(p, len, MADV_MERGEABLE))
+		SKIP(return, "MADV_MERGEABLE: %s (CONFIG_KSM)", strerror(errno));
+	ASSERT_EQ(0, madvise(ctl, 2 * self->page, MADV_MERGEABLE));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+
+	run = read_long(KSM "run");
+	sleep_ms = read_long(KSM "sleep_millisecs");
+	scans = read_long(KSM "full_scans");
+	ASSERT_TRUE(run >= 0 && sleep_ms >= 0 && scans >= 0);
+	ASSERT_EQ(0, write_long(KSM "sleep_millisecs", 10));
+	ASSERT_EQ(0, write_long(KSM "run", 1));
+	/* A page merges in its second scan at the earliest. */
+	deadline = hmm_mock_now() + 30;
+	while (read_long(KSM "full_scans") < scans + 3 && hmm_mock_now() < deadline)
+		usleep(10000);
+	EXPECT_LE(scans + 3, read_long(KSM "full_scans"));
+	EXPECT_EQ(0, write_long(KSM "run", run));
+	EXPECT_EQ(0, write_long(KSM "sleep_millisecs", sleep_ms));
+
+	info = PAGE_INFO(self->fd, ctl, 2);
+	EXPECT_EQ(info[0].pfn, info[1].pfn) TH_LOG("control pages not merged: KSM did not run");
+	free(info);
+	info = PAGE_INFO(self->fd, p, n);
+	EXPECT_DEVICE_PAGES(info, n, variant->id, 1);
+	free(info);
+	for (i = 0; i < len && p[i] == 0x5a; i++)
+		;
+	EXPECT_EQ(len, i) TH_LOG("byte %lu lost", i);
+	munmap(ctl, 2 * self->page);
 }
 
 TEST_F(mem, exhausted_device_memory_leaves_the_rest_in_system_memory)

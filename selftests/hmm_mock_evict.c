@@ -12,55 +12,12 @@
 #include "hmm_mock_test.h"
 #include "hmm_mock_mem.h"
 
-/* The kernel's gup_test debugfs ABI (mm/gup_test.h). */
-struct gup_test {
-	__u64 get_delta_usec;
-	__u64 put_delta_usec;
-	__u64 addr;
-	__u64 size;
-	__u32 nr_pages_per_call;
-	__u32 gup_flags;
-	__u32 test_flags;
-	__u32 which_pages[8];
-};
-
-#define GUP_BASIC_TEST		_IOWR('g', 4, struct gup_test)
-#define PIN_LONGTERM_BENCHMARK	_IOWR('g', 3, struct gup_test)
-#define GUP_FOLL_WRITE		0x01
-
-static int gup_run(unsigned long op, void *p, size_t len, size_t page)
-{
-	struct gup_test gup = {
-		.addr = (uintptr_t)p,
-		.size = len,
-		.nr_pages_per_call = len / page,
-		.gup_flags = GUP_FOLL_WRITE,
-	};
-	int fd = open("/sys/kernel/debug/gup_test", O_RDWR);
-	int ret;
-
-	if (fd < 0)
-		return -ENODEV;
-	ret = ioctl(fd, op, &gup) ? -errno : 0;
-	close(fd);
-	return ret;
-}
-
-/* GUP of @len bytes at @p by gup_test's @op; SKIPs without gup_test. */
-#define GUP_OR_SKIP(op, p, len) do {						\
-	int _ret = gup_run(op, p, len, self->page);				\
-										\
-	if (_ret == -ENODEV)							\
-		SKIP(return, "no /sys/kernel/debug/gup_test (CONFIG_GUP_TEST, debugfs)"); \
-	ASSERT_EQ(0, _ret);							\
-} while (0)
-
 TEST_F(mem, longterm_pin_moves_device_pages_to_system_memory)
 {
 	SKIP_IF_SETUP_SKIPPED();
 	MAP_FILLED(4, 109);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
-	GUP_OR_SKIP(PIN_LONGTERM_BENCHMARK, p, len);
+	GUP_OR_SKIP(PIN_LONGTERM_BENCHMARK, GUP_FOLL_WRITE, p, len);
 	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 109));
 }
@@ -70,7 +27,7 @@ TEST_F(mem, short_term_gup_keeps_only_coherent_pages_on_device)
 	SKIP_IF_SETUP_SKIPPED();
 	MAP_FILLED(4, 113);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
-	GUP_OR_SKIP(GUP_BASIC_TEST, p, len);
+	GUP_OR_SKIP(GUP_BASIC_TEST, GUP_FOLL_WRITE, p, len);
 	/* Private memory is not CPU addressable: GUP faults it back. */
 	EXPECT_SNAPSHOT(self->fd, p, n, variant->coherent ?
 			local_prot(variant) | HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_WRITE);

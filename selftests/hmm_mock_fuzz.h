@@ -259,7 +259,7 @@ static int predict_page_info(struct fuzz *f, const struct call *c)
  * What hmm-mock's own commands other than STATS make of @c (0, UNSURE or
  * -errno), the driver's rules for their argument: CHECK_FREE only writes
  * it; PAGE_INFO and INJECT read it first and reject an argument whose pad
- * is not zero. run_call() hands them 0xa5 bytes for ARG_OK (PAGE_INFO: a
+ * is not zero (PAGE_INFO) or a knob out of range (INJECT). run_call() hands them 0xa5 bytes for ARG_OK (PAGE_INFO: a
  * real command when the call has an entry size) and the HMM_DMIRROR
  * command for ARG_RO.
  */
@@ -282,9 +282,9 @@ static int predict_own(struct fuzz *f, const struct call *c)
 	if (c->op == HMM_MOCK_PAGE_INFO)	/* entry_size and pad in cpages */
 		return a->cpages >> 32 || (uint32_t)a->cpages < 32 ||
 		       (uint32_t)a->cpages > f->page ? -EINVAL : UNSURE;
-	/* INJECT: fault_delay_ms, hold_lock_ms in addr; fail_copies, pad in ptr */
+	/* INJECT: fault_delay_ms, hold_lock_ms in addr; fail_copies, revoke_delay_ms in ptr */
 	return (uint32_t)a->addr > HMM_MOCK_INJECT_MAX_MS || a->addr >> 32 > HMM_MOCK_INJECT_MAX_MS ||
-	       (uint32_t)a->ptr > INT32_MAX || a->ptr >> 32 ? -EINVAL : 0;
+	       (uint32_t)a->ptr > INT32_MAX || a->ptr >> 32 > HMM_MOCK_INJECT_MAX_MS ? -EINVAL : 0;
 }
 
 /*
@@ -453,7 +453,7 @@ static const char *run_call(struct fuzz *f, const struct call *c, int want, int 
 	__atomic_store_n(&f->busy_since, 0, __ATOMIC_RELEASE);
 	/* A fault injection that took must not slow or fail what follows. */
 	if (c->op == HMM_MOCK_INJECT && !*ret)
-		hmm_mock_inject(f->fd, 0, 0, 0);
+		hmm_mock_inject(f->fd, HMM_MOCK_KNOBS(0));
 	return judge(f, c, want, alt, *ret, u, before);
 }
 

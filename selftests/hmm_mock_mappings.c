@@ -181,23 +181,16 @@ TEST_F(mem, device_node_mmap_gives_zeroed_copy_on_write_pages)
 	munmap(p, len);
 }
 
-#define PM_UFFD_WP	(1ULL << 57)
-
 /* How many of the @n pages at @p /proc/self/pagemap shows @bit on, or -1. */
 static long pagemap_count(const void *p, unsigned long n, size_t page, uint64_t bit)
 {
 	uint64_t *pm = calloc(n, sizeof(*pm));
-	int fd = open("/proc/self/pagemap", O_RDONLY);
 	long count = -1;
 	unsigned long i;
 
-	if (pm && fd >= 0 &&
-	    pread(fd, pm, n * sizeof(*pm), (uintptr_t)p / page * sizeof(*pm)) ==
-	    (ssize_t)(n * sizeof(*pm)))
+	if (pm && !hmm_mock_pagemap(p, n, page, pm))
 		for (count = 0, i = 0; i < n; i++)
 			count += !!(pm[i] & bit);
-	if (fd >= 0)
-		close(fd);
 	free(pm);
 	return count;
 }

@@ -84,6 +84,82 @@ FIXTURE_TEARDOWN(mem)
 	free(self->buf);
 }
 
+/* HMM_MOCK_PAGE_INFO of @n pages at @p into a new array (ASSERTs). */
+#define PAGE_INFO(fd, p, n) ({							\
+	struct hmm_mock_page_info *_info = calloc((n), sizeof(*_info));	\
+										\
+	ASSERT_NE(NULL, _info);							\
+	ASSERT_EQ(0, hmm_mock_page_info(fd, p, n, _info));			\
+	_info;									\
+})
+
+/*
+ * Every one of @n pages is device memory of device @id, mapped @maps times
+ * with as many references, and not on the free list. Names the first page
+ * that is not.
+ */
+#define EXPECT_DEVICE_PAGES(info, n, id, maps) do {				\
+	unsigned long _i;							\
+										\
+	for (_i = 0; _i < (n); _i++)						\
+		if ((info)[_i].device != (id) || (info)[_i].mapcount != (maps) ||	\
+		    (info)[_i].refcount != (maps) ||				\
+		    ((info)[_i].flags & HMM_MOCK_PAGE_ON_FREE_LIST))		\
+			break;							\
+	EXPECT_EQ((unsigned long)(n), _i)					\
+		TH_LOG("page %lu: device %d, mapcount %d, refcount %d, flags 0x%x", _i, \
+		       (info)[_i].device, (info)[_i].mapcount, (info)[_i].refcount, \
+		       (info)[_i].flags);					\
+} while (0)
+
+/* The kernel's gup_test debugfs ABI (mm/gup_test.h). */
+struct gup_test {
+	__u64 get_delta_usec;
+	__u64 put_delta_usec;
+	__u64 addr;
+	__u64 size;
+	__u32 nr_pages_per_call;
+	__u32 gup_flags;
+	__u32 test_flags;
+	__u32 which_pages[8];
+};
+
+#define GUP_BASIC_TEST		_IOWR('g', 4, struct gup_test)
+#define PIN_LONGTERM_BENCHMARK	_IOWR('g', 3, struct gup_test)
+#define GUP_FOLL_WRITE		0x01
+
+/*
+ * gup_test's @op over @len bytes at @p, in one call, with gup_test's
+ * @flags (0 or GUP_FOLL_WRITE). Returns 0, -ENODEV without gup_test, or
+ * -errno.
+ */
+static inline int gup_run(unsigned long op, unsigned int flags, void *p, size_t len, size_t page)
+{
+	struct gup_test gup = {
+		.addr = (uintptr_t)p,
+		.size = len,
+		.nr_pages_per_call = len / page,
+		.gup_flags = flags,
+	};
+	int fd = open("/sys/kernel/debug/gup_test", O_RDWR);
+	int ret;
+
+	if (fd < 0)
+		return -ENODEV;
+	ret = ioctl(fd, op, &gup) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* gup_run() in a test body; SKIPs without gup_test. */
+#define GUP_OR_SKIP(op, flags, p, len) do {					\
+	int _ret = gup_run(op, flags, p, len, self->page);			\
+										\
+	if (_ret == -ENODEV)							\
+		SKIP(return, "no /sys/kernel/debug/gup_test (CONFIG_GUP_TEST, debugfs)"); \
+	ASSERT_EQ(0, _ret);							\
+} while (0)
+
 /* Private anonymous memory in small pages. */
 static inline void *map_small(size_t len)
 {

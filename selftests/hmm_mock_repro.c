@@ -29,38 +29,6 @@
 #define MADV_COLLAPSE	25
 #endif
 
-#define PM_PRESENT	(1ULL << 63)
-#define PM_SWAP		(1ULL << 62)
-#define PM_PFN_MASK	((1ULL << 55) - 1)
-
-/* HMM_MOCK_PAGE_INFO of @n pages at @p into a new array (ASSERTs). */
-#define PAGE_INFO(fd, p, n) ({							\
-	struct hmm_mock_page_info *_info = calloc((n), sizeof(*_info));	\
-										\
-	ASSERT_NE(NULL, _info);							\
-	ASSERT_EQ(0, hmm_mock_page_info(fd, p, n, _info));			\
-	_info;									\
-})
-
-/*
- * Every one of @n pages is device memory of device @id, mapped @maps times
- * with as many references, and not on the free list. Names the first page
- * that is not.
- */
-#define EXPECT_DEVICE_PAGES(info, n, id, maps) do {				\
-	unsigned long _i;							\
-										\
-	for (_i = 0; _i < (n); _i++)						\
-		if ((info)[_i].device != (id) || (info)[_i].mapcount != (maps) ||	\
-		    (info)[_i].refcount != (maps) ||				\
-		    ((info)[_i].flags & HMM_MOCK_PAGE_ON_FREE_LIST))		\
-			break;							\
-	EXPECT_EQ((unsigned long)(n), _i)					\
-		TH_LOG("page %lu: device %d, mapcount %d, refcount %d, flags 0x%x", _i, \
-		       (info)[_i].device, (info)[_i].mapcount, (info)[_i].refcount, \
-		       (info)[_i].flags);					\
-} while (0)
-
 /* Catalogue A2 (and A1): the free list of refcount-zero pages. */
 TEST_F(mem, freed_device_pages_are_unreferenced_and_belong_to_nothing)
 {
@@ -174,7 +142,7 @@ TEST_F(mem, migration_back_with_a_failed_copy_leaves_that_page_on_the_device)
 	m = malloc(n);
 	ASSERT_NE(NULL, m);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
-	INJECT_OR_SKIP(self->fd, 0, 0, 1);
+	INJECT_OR_SKIP(self->fd, .fail_copies = 1);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
 	EXPECT_EQ(n - 1, cmd.cpages);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, n, NULL));
@@ -248,24 +216,22 @@ TEST_F(mem, a_lazily_freed_page_written_again_survives_a_failed_migration_and_re
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
 }
 
-/* Catalogue F5, C1: /proc/self/pagemap tells where device pages are. */
+/*
+ * Catalogue C1 (F5's huge entries: hmm_mock_thp): /proc/self/pagemap tells
+ * where device pages are.
+ */
 TEST_F(mem, pagemap_shows_where_device_pages_are)
 {
 	struct hmm_mock_page_info *info;
 	uint64_t *pm;
 	unsigned long i;
-	int fd;
 
 	SKIP_IF_SETUP_SKIPPED();
 	MAP_FILLED(16, 43);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 	pm = calloc(n, sizeof(*pm));
 	ASSERT_NE(NULL, pm);
-	fd = open("/proc/self/pagemap", O_RDONLY);
-	ASSERT_GE(fd, 0);
-	ASSERT_EQ((ssize_t)(n * sizeof(*pm)),
-		  pread(fd, pm, n * sizeof(*pm), (uintptr_t)p / self->page * sizeof(*pm)));
-	close(fd);
+	ASSERT_EQ(0, hmm_mock_pagemap(p, n, self->page, pm));
 	info = PAGE_INFO(self->fd, p, n);
 	for (i = 0; i < n; i++) {
 		/* Private pages are swap-type entries; coherent ones are mapped. */
@@ -354,7 +320,7 @@ TEST(cpu_fault_with_a_failed_copy_gets_sigbus_and_loses_nothing)
 	ASSERT_NE(NULL, buf);
 	hmm_mock_fill(p, len, 61);
 	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 4, NULL));
-	INJECT_OR_SKIP(fd, 0, 0, 1);
+	INJECT_OR_SKIP(fd, .fail_copies = 1);
 
 	EXPECT_EQ(1, read_or_sigbus((int *)p, &v));
 	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_SNAPSHOT, p, &prot, 1, NULL));
@@ -501,7 +467,8 @@ static int run_fault_race(int id, int progress)
 	r.fd = hmm_mock_open(id, &(const char *){ NULL }, &i);
 	r.buf = malloc(page);
 	r.p = map_small(page);
-	if (r.fd < 0 || !r.buf || r.p == MAP_FAILED || hmm_mock_inject(r.fd, 2, 2, 0))
+	if (r.fd < 0 || !r.buf || r.p == MAP_FAILED ||
+	    hmm_mock_inject(r.fd, HMM_MOCK_KNOBS(.fault_delay_ms = 2, .hold_lock_ms = 2)))
 		return 2;
 	*(int *)r.p = r.seed;
 	for (round = 0; round < RACE_ROUNDS; round++) {
@@ -581,7 +548,7 @@ TEST(racing_cpu_faults_on_one_device_page_behave_as_the_lane_declares)
 	ASSERT_NE(NULL, buf);
 	hmm_mock_fill(p, page, 67);
 	ASSERT_EQ(0, hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 1, NULL));
-	INJECT_OR_SKIP(fd, 20, 20, 0);
+	INJECT_OR_SKIP(fd, .fault_delay_ms = 20, .hold_lock_ms = 20);
 	t0 = hmm_mock_now();
 	EXPECT_EQ(-1, hmm_mock_check(p, page, 67));
 	t1 = hmm_mock_now();

@@ -165,22 +165,46 @@ static inline int hmm_mock_page_info(int fd, const void *addr, unsigned long npa
 	return ret;
 }
 
-/* Sets the device's fault injection; returns 0 or -errno. */
-static inline int hmm_mock_inject(int fd, unsigned int fault_delay_ms, unsigned int hold_lock_ms,
-				  unsigned int fail_copies)
-{
-	struct hmm_mock_inject knobs = {
-		.fault_delay_ms = fault_delay_ms,
-		.hold_lock_ms = hold_lock_ms,
-		.fail_copies = fail_copies,
-	};
+/* /proc/PID/pagemap bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAP		(1ULL << 62)
+#define PM_UFFD_WP	(1ULL << 57)
+#define PM_PFN_MASK	((1ULL << 55) - 1)
+/* A swap-type entry's frame: its type in the low 5 bits, then its offset. */
+#define PM_SWAP_OFFSET(pm)	(((pm) & PM_PFN_MASK) >> 5)
 
-	return ioctl(fd, HMM_MOCK_INJECT, &knobs) ? -errno : 0;
+/*
+ * The /proc/self/pagemap entries of the @n pages at @p into @pm. Returns 0
+ * or -errno.
+ */
+static inline int hmm_mock_pagemap(const void *p, unsigned long n, size_t page, uint64_t *pm)
+{
+	size_t size = n * sizeof(*pm);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	ssize_t got;
+
+	if (fd < 0)
+		return -errno;
+	got = pread(fd, pm, size, (uintptr_t)p / page * sizeof(*pm));
+	close(fd);
+	return got == (ssize_t)size ? 0 : got < 0 ? -errno : -EIO;
 }
 
-/* hmm_mock_inject() in a test body; SKIPs without the privilege it needs. */
-#define INJECT_OR_SKIP(fd, fault_delay_ms, hold_lock_ms, fail_copies) do {	\
-	int _r = hmm_mock_inject(fd, fault_delay_ms, hold_lock_ms, fail_copies); \
+/* Sets every fault injection knob of the device; returns 0 or -errno. */
+static inline int hmm_mock_inject(int fd, const struct hmm_mock_inject *knobs)
+{
+	return ioctl(fd, HMM_MOCK_INJECT, knobs) ? -errno : 0;
+}
+
+/* The knobs named, the others 0: HMM_MOCK_KNOBS(.fail_copies = 1). */
+#define HMM_MOCK_KNOBS(...)	(&(const struct hmm_mock_inject){ __VA_ARGS__ })
+
+/*
+ * hmm_mock_inject(fd, HMM_MOCK_KNOBS(...)) in a test body; SKIPs without
+ * the privilege it needs.
+ */
+#define INJECT_OR_SKIP(fd, ...) do {						\
+	int _r = hmm_mock_inject(fd, HMM_MOCK_KNOBS(__VA_ARGS__));		\
 										\
 	if (_r == -EPERM)							\
 		SKIP(return, "HMM_MOCK_INJECT needs CAP_SYS_ADMIN");		\

@@ -3,9 +3,10 @@
  * Large device folios: a THP migrates to the device as one PMD-order
  * device folio and comes back as a THP, by MIGRATE_TO_SYS and by a CPU
  * fault; partial munmap splits it; HMM_DMIRROR_FLAG_FAIL_ALLOC forces the
- * single-page fallback; fork; and the free lists stay balanced. The last
- * three tests reproduce kernel bugs of large device folios (A8, F3, F4 in
- * REPRODUCERS.md; the 7.3-mutant lane has their fixes reverted). Kernels
+ * single-page fallback; fork; and the free lists stay balanced. The
+ * pagemap test and the last three reproduce kernel bugs of large device
+ * folios (F5, A8, F3, F4 in REPRODUCERS.md; the 7.3-mutant lane has their
+ * fixes reverted). Kernels
  * (or memory kinds) without large device folios skip every test.
  */
 #include <fcntl.h>
@@ -127,6 +128,37 @@ TEST_F(thp, thp_migrates_as_one_huge_device_page)
 	EXPECT_EQ(st0.pages_in_use + self->npages, st1.pages_in_use);
 	EXPECT_EQ(st1.pages_total, st1.pages_free + st1.pages_in_use);
 	EXPECT_EQ(-1, hmm_mock_check(self->buf, TWO_MB, 201));
+}
+
+/*
+ * Catalogue F5: /proc/self/pagemap over a device-private THP shows one
+ * swap-type entry for each of its pages, in order; over a coherent THP,
+ * the pages mapped. Until 7.2 the kernel also warned there (DEBUG_VM).
+ */
+TEST_F(thp, pagemap_shows_each_page_of_a_device_thp)
+{
+	struct hmm_mock_page_info *info;
+	unsigned long i;
+	uint64_t *pm;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, make_thp(self, 215));
+	ASSERT_EQ((long)self->npages, to_device(self));
+	pm = calloc(self->npages, sizeof(*pm));
+	info = calloc(self->npages, sizeof(*info));
+	ASSERT_TRUE(pm && info);
+	ASSERT_EQ(0, hmm_mock_pagemap(self->thp, self->npages, self->page, pm));
+	ASSERT_EQ(0, hmm_mock_page_info(self->fd, self->thp, self->npages, info));
+	for (i = 0; i < self->npages; i++)
+		if (variant->coherent ? !(pm[i] & PM_PRESENT) || (pm[i] & PM_PFN_MASK) != info[i].pfn :
+					(pm[i] & PM_PRESENT) || !(pm[i] & PM_SWAP) ||
+					PM_SWAP_OFFSET(pm[i]) != info[i].pfn)
+			break;
+	EXPECT_EQ(self->npages, i) TH_LOG("page %lu: pagemap 0x%llx, pfn 0x%llx", i,
+					  (unsigned long long)pm[i],
+					  (unsigned long long)info[i].pfn);
+	free(info);
+	free(pm);
 }
 
 TEST_F(thp, migrate_to_sys_brings_back_a_thp)

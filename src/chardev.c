@@ -355,8 +355,9 @@ static long hmm_mock_ioctl_inject(struct hmm_mock_mirror *mirror, void __user *u
 		return -EPERM;
 	if (copy_from_user(&knobs, uarg, sizeof(knobs)))
 		return -EFAULT;
-	if (knobs.pad || knobs.fault_delay_ms > HMM_MOCK_INJECT_MAX_MS ||
-	    knobs.hold_lock_ms > HMM_MOCK_INJECT_MAX_MS || knobs.fail_copies > INT_MAX)
+	if (knobs.fault_delay_ms > HMM_MOCK_INJECT_MAX_MS ||
+	    knobs.hold_lock_ms > HMM_MOCK_INJECT_MAX_MS || knobs.fail_copies > INT_MAX ||
+	    knobs.revoke_delay_ms > HMM_MOCK_INJECT_MAX_MS)
 		return -EINVAL;
 	hmm_mock_cmd_inject(mirror->mdev, &knobs);
 	return 0;

@@ -25,6 +25,8 @@
  * @fail_copies: device-to-system copies left to fail (chunk.c)
  * @fault_no_thp: the next CPU fault on a large folio gets no huge page
  *		(HMM_DMIRROR_FLAG_FAIL_ALLOC, to_ram.c)
+ * @revoke_delay_ms: the next invalidation of one exclusive page sleeps
+ *		this long first (mirror.c)
  *
  * Read without locks: each user reads a knob once. All zero when unused,
  * so the paths that read them cost one load.
@@ -34,6 +36,7 @@ struct hmm_mock_inject_state {
 	atomic_t hold_lock_ms;
 	atomic_t fail_copies;
 	atomic_t fault_no_thp;
+	atomic_t revoke_delay_ms;
 };
 
 /**

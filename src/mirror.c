@@ -46,6 +46,32 @@
 #include "devmem.h"
 #include "mirror.h"
 
+/*
+ * Race widening for reproducers (HMM_MOCK_INJECT's revoke_delay_ms): the
+ * first invalidation of one page the device holds exclusively sleeps
+ * before it takes mirror->lock, on which a racing invalidation would wait.
+ * When a CPU fault revokes the access, the kernel holds the page lock
+ * meanwhile (remove_device_exclusive_entry()). One load when unused.
+ */
+static void hmm_mock_mirror_revoke_delay(struct hmm_mock_mirror *mirror,
+					 const struct mmu_notifier_range *range,
+					 unsigned long index)
+{
+	atomic_t *knob = &mirror->mdev->inject.revoke_delay_ms;
+	void *entry;
+	int ms;
+
+	if (likely(!atomic_read(knob)) || !mmu_notifier_range_blockable(range) ||
+	    range->end - range->start != PAGE_SIZE)
+		return;
+	entry = xa_load(&mirror->pt, index);
+	if (!entry || xa_pointer_tag(entry) != HMM_MOCK_PT_ATOMIC)
+		return;
+	ms = atomic_xchg(knob, 0);
+	if (ms)
+		schedule_timeout_killable(msecs_to_jiffies(ms));
+}
+
 static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 					  const struct mmu_notifier_range *range,
 					  unsigned long cur_seq)
@@ -57,6 +83,7 @@ static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 	unsigned long index;
 	void *entry;
 
+	hmm_mock_mirror_revoke_delay(mirror, range, first);
 	if (mmu_notifier_range_blockable(range))
 		mutex_lock(&mirror->lock);
 	else if (!mutex_trylock(&mirror->lock))

@@ -215,17 +215,22 @@ struct hmm_mock_page_info_cmd {
  *		fail, as a DMA error would: the page (a large folio: the whole
  *		folio) stays on the device; a CPU fault that needed it gets
  *		SIGBUS, MIGRATE_TO_SYS and eviction report it as not moved
- * @pad:	must be 0
+ * @revoke_delay_ms: the next invalidation of one page that a file of the
+ *		device holds exclusively (HMM_DMIRROR_EXCLUSIVE) sleeps this
+ *		long before the driver takes its lock (same limit), then the
+ *		knob is 0 again; when a CPU access revokes the exclusive
+ *		access, the kernel holds the page lock meanwhile (formerly
+ *		pad, which had to be 0)
  *
  * Every knob is zero after load and after the device's last file closes.
- * HMM_MOCK_INJECT sets all of them at once, or, for a value out of range
- * or @pad not 0, none (-EINVAL).
+ * HMM_MOCK_INJECT sets all of them at once, or, for a value out of range,
+ * none (-EINVAL).
  */
 struct hmm_mock_inject {
 	__u32 fault_delay_ms;
 	__u32 hold_lock_ms;
 	__u32 fail_copies;
-	__u32 pad;
+	__u32 revoke_delay_ms;
 };
 
 #define HMM_MOCK_INJECT_MAX_MS		1000
