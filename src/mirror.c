@@ -48,10 +48,12 @@
 
 /*
  * Race widening for reproducers (HMM_MOCK_INJECT's revoke_delay_ms): the
- * first invalidation of one page the device holds exclusively sleeps
- * before it takes mirror->lock, on which a racing invalidation would wait.
- * When a CPU fault revokes the access, the kernel holds the page lock
- * meanwhile (remove_device_exclusive_entry()). One load when unused.
+ * first invalidation of one page the device holds exclusively, by a task
+ * of the mirrored process other than our own EXCLUSIVE, sleeps before it
+ * takes mirror->lock, on which a racing invalidation would wait. When a
+ * CPU fault revokes the access, the kernel holds the page lock meanwhile
+ * (remove_device_exclusive_entry()). Never a kernel thread: reclaim or
+ * khugepaged would hold their locks as long. One load when unused.
  */
 static void hmm_mock_mirror_revoke_delay(struct hmm_mock_mirror *mirror,
 					 const struct mmu_notifier_range *range,
@@ -62,7 +64,8 @@ static void hmm_mock_mirror_revoke_delay(struct hmm_mock_mirror *mirror,
 	int ms;
 
 	if (likely(!atomic_read(knob)) || !mmu_notifier_range_blockable(range) ||
-	    range->end - range->start != PAGE_SIZE)
+	    range->end - range->start != PAGE_SIZE || (current->flags & PF_KTHREAD) ||
+	    current->mm != mirror->mm || READ_ONCE(mirror->exclusive_task) == current)
 		return;
 	entry = xa_load(&mirror->pt, index);
 	if (!entry || xa_pointer_tag(entry) != HMM_MOCK_PT_ATOMIC)

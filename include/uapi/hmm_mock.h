@@ -219,8 +219,10 @@ struct hmm_mock_page_info_cmd {
  *		device holds exclusively (HMM_DMIRROR_EXCLUSIVE) sleeps this
  *		long before the driver takes its lock (same limit), then the
  *		knob is 0 again; when a CPU access revokes the exclusive
- *		access, the kernel holds the page lock meanwhile (formerly
- *		pad, which had to be 0)
+ *		access, the kernel holds the page lock meanwhile; only a task
+ *		of the process that opened the file sleeps, never a kernel
+ *		thread
+ * @pad:	@revoke_delay_ms's former name, when it had to be 0
  *
  * Every knob is zero after load and after the device's last file closes.
  * HMM_MOCK_INJECT sets all of them at once, or, for a value out of range,
@@ -230,7 +232,10 @@ struct hmm_mock_inject {
 	__u32 fault_delay_ms;
 	__u32 hold_lock_ms;
 	__u32 fail_copies;
-	__u32 revoke_delay_ms;
+	union {
+		__u32 revoke_delay_ms;
+		__u32 pad;
+	};
 };
 
 #define HMM_MOCK_INJECT_MAX_MS		1000
