@@ -14,6 +14,8 @@
 #include "hmm_mock_test.h"
 #include "hmm_mock_mem.h"
 
+#define KSM_FULL_SCANS	"/sys/kernel/mm/ksm/full_scans"
+
 TEST_F(mem, partial_unmap_frees_device_pages_and_keeps_the_rest)
 {
 	struct hmm_mock_stats st1, st2;
@@ -34,8 +36,6 @@ TEST_F(mem, partial_unmap_frees_device_pages_and_keeps_the_rest)
 				     71 + (int)(3 * quarter / sizeof(int))));
 }
 
-#define KSM		"/sys/kernel/mm/ksm/"
-
 /*
  * Catalogue D1: vm_normal_page() returns device-coherent pages, which are
  * not on the LRU, and every caller must leave them alone. KSM, running
@@ -45,8 +45,8 @@ TEST_F(mem, partial_unmap_frees_device_pages_and_keeps_the_rest)
  */
 TEST_F(mem, ksm_merges_no_device_pages)
 {
-	long run, sleep_ms, scans;
 	struct hmm_mock_page_info *info;
+	long scans;
 	unsigned long i;
 	double deadline;
 	char *ctl;
@@ -59,22 +59,24 @@ TEST_F(mem, ksm_merges_no_device_pages)
 	memset(ctl, 0x5a, 2 * self->page);
 	if (madvise(p, len, MADV_MERGEABLE))
 		SKIP(return, "MADV_MERGEABLE: %s (CONFIG_KSM)", strerror(errno));
+	if (access(KSM_RUN, W_OK))
+		SKIP(return, "KSM settings need root (%s)", KSM_RUN);
 	ASSERT_EQ(0, madvise(ctl, 2 * self->page, MADV_MERGEABLE));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
 
-	run = read_long(KSM "run");
-	sleep_ms = read_long(KSM "sleep_millisecs");
-	scans = read_long(KSM "full_scans");
-	ASSERT_TRUE(run >= 0 && sleep_ms >= 0 && scans >= 0);
-	ASSERT_EQ(0, write_long(KSM "sleep_millisecs", 10));
-	ASSERT_EQ(0, write_long(KSM "run", 1));
+	/* The teardown puts KSM back as it was, also after a failed ASSERT. */
+	self->saved_ksm_run = read_long(KSM_RUN);
+	self->saved_ksm_sleep = read_long(KSM_SLEEP);
+	scans = read_long(KSM_FULL_SCANS);
+	ASSERT_TRUE(self->saved_ksm_run >= 0 && self->saved_ksm_sleep >= 0 && scans >= 0);
+	ASSERT_EQ(0, write_long(KSM_SLEEP, 10));
+	ASSERT_EQ(0, write_long(KSM_RUN, 1));
 	/* A page merges in its second scan at the earliest. */
-	deadline = hmm_mock_now() + 30;
-	while (read_long(KSM "full_scans") < scans + 3 && hmm_mock_now() < deadline)
+	deadline = hmm_mock_now() + 15;
+	while (read_long(KSM_FULL_SCANS) < scans + 3 && hmm_mock_now() < deadline)
 		usleep(10000);
-	EXPECT_LE(scans + 3, read_long(KSM "full_scans"));
-	EXPECT_EQ(0, write_long(KSM "run", run));
-	EXPECT_EQ(0, write_long(KSM "sleep_millisecs", sleep_ms));
+	EXPECT_LE(scans + 3, read_long(KSM_FULL_SCANS));
+	ASSERT_EQ(0, write_long(KSM_RUN, self->saved_ksm_run));
 
 	info = PAGE_INFO(self->fd, ctl, 2);
 	EXPECT_EQ(info[0].pfn, info[1].pfn) TH_LOG("control pages not merged: KSM did not run");

@@ -15,6 +15,8 @@
 #define READ_ONCE(x)	(*(const volatile typeof(x) *)&(x))
 #define DEVMEM_CAP	"/sys/module/hmm_mock/parameters/devmem_max_mb"
 #define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+#define KSM_RUN		"/sys/kernel/mm/ksm/run"
+#define KSM_SLEEP	"/sys/kernel/mm/ksm/sleep_millisecs"
 
 FIXTURE(mem) {
 	int fd;
@@ -22,6 +24,8 @@ FIXTURE(mem) {
 	size_t page;
 	long saved_cap;		/* DEVMEM_CAP to restore, or -1 */
 	long saved_hugepages;	/* NR_HUGEPAGES to restore, or -1 */
+	long saved_ksm_run;	/* KSM_RUN to restore, or -1 */
+	long saved_ksm_sleep;	/* KSM_SLEEP to restore, or -1 */
 	const char *skipped;	/* set when the setup skipped */
 	char *buf;		/* DEVICE_BUF()'s buffer, freed by the teardown */
 };
@@ -40,6 +44,8 @@ FIXTURE_SETUP(mem)
 	self->page = sysconf(_SC_PAGESIZE);
 	self->saved_cap = -1;
 	self->saved_hugepages = -1;
+	self->saved_ksm_run = -1;
+	self->saved_ksm_sleep = -1;
 	self->peer = -1;
 	self->buf = NULL;
 	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
@@ -77,6 +83,10 @@ FIXTURE_TEARDOWN(mem)
 		write_long(DEVMEM_CAP, self->saved_cap);
 	if (self->saved_hugepages >= 0)
 		write_long(NR_HUGEPAGES, self->saved_hugepages);
+	if (self->saved_ksm_run >= 0)
+		write_long(KSM_RUN, self->saved_ksm_run);
+	if (self->saved_ksm_sleep >= 0)
+		write_long(KSM_SLEEP, self->saved_ksm_sleep);
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->peer >= 0)
