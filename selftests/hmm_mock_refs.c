@@ -44,10 +44,10 @@ static void *write_through_fault(void *arg)
 }
 
 /*
- * True once a CPU fault holds the page at @p: its reference count passed
- * @refs or its lock is held. Gives up after 5 s.
+ * True once a CPU fault holds the page at @p: it took its reference (every
+ * kernel since 6.1) or the page lock (since 6.15). Gives up after 5 s.
  */
-static bool fault_holds_page(int fd, const void *p, int refs)
+static bool fault_holds_page(int fd, const void *p)
 {
 	double deadline = hmm_mock_now() + 5;
 	struct hmm_mock_page_info info;
@@ -55,7 +55,7 @@ static bool fault_holds_page(int fd, const void *p, int refs)
 	while (hmm_mock_now() < deadline) {
 		if (hmm_mock_page_info(fd, p, 1, &info))
 			return false;
-		if (info.refcount > refs || (info.flags & HMM_MOCK_PAGE_LOCKED))
+		if (info.refcount > 1 || (info.flags & HMM_MOCK_PAGE_LOCKED))
 			return true;
 		sched_yield();
 	}
@@ -90,8 +90,7 @@ TEST(a_cpu_fault_keeps_its_device_page_when_another_thread_zaps_it)
 	st0 = hmm_mock_stats(fd);
 	r.p = p;
 	ASSERT_EQ(0, pthread_create(&reader, NULL, read_through_fault, &r));
-	/* Its reference (every kernel since 6.1) or its lock (since 6.15). */
-	ASSERT_TRUE(fault_holds_page(fd, p, 1));
+	ASSERT_TRUE(fault_holds_page(fd, p));
 	ASSERT_EQ(0, madvise(p, page, MADV_DONTNEED));
 	st1 = hmm_mock_stats(fd);
 	/* Only meaningful while the fault still sleeps (1 s). */
@@ -130,21 +129,11 @@ static int64_t kpage(const char *file, uint64_t pfn)
 /* True if thread @tid of this process sleeps uninterruptibly (state D). */
 static bool thread_in_d_state(pid_t tid)
 {
-	char path[64], stat[512], *s;
-	ssize_t n;
-	int fd;
+	char path[64], buf[512], *s;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	n = read(fd, stat, sizeof(stat) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	stat[n] = 0;
-	s = strrchr(stat, ')');
-	return s && s[1] == ' ' && s[2] == 'D';
+	s = hmm_mock_proc_stat(path, buf, sizeof(buf));
+	return s && *s == 'D';
 }
 
 /*

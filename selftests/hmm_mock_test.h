@@ -190,6 +190,28 @@ static inline int hmm_mock_pagemap(const void *p, unsigned long n, size_t page, 
 	return got == (ssize_t)size ? 0 : got < 0 ? -errno : -EIO;
 }
 
+/*
+ * Reads /proc/.../stat at @path into @buf (@size bytes) and returns its
+ * fields after the command name (which may hold blanks and ')'), starting
+ * with the state, or NULL.
+ */
+static inline char *hmm_mock_proc_stat(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t len;
+	char *s;
+
+	if (fd < 0)
+		return NULL;
+	len = read(fd, buf, size - 1);
+	close(fd);
+	if (len <= 0)
+		return NULL;
+	buf[len] = 0;
+	s = strrchr(buf, ')');
+	return s && s[1] == ' ' ? s + 2 : NULL;
+}
+
 /* Sets every fault injection knob of the device; returns 0 or -errno. */
 static inline int hmm_mock_inject(int fd, const struct hmm_mock_inject *knobs)
 {
