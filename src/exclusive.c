@@ -24,11 +24,12 @@
  * entry. For a device-coherent page that breaks eviction, which finds the
  * page unmapped and migrates it from under the entry: the page leaks and
  * the next rmap walk of its anon_vma reads freed memory. There the device
- * only gets exclusive access to system pages: a long-term pin for writing
- * moves the page at @addr to system memory if it is device-coherent (any
- * device's), breaks copy-on-write sharing, and keeps that page from
- * migrating until the conversion is done. Eviction waits while the pin
- * moves pages (hmm_mock_evict_hold_off()).
+ * only gets exclusive access to system pages: a pin for writing breaks
+ * copy-on-write sharing and keeps the page at @addr from migrating until
+ * the conversion is done; a device-coherent page (any device's) is pinned
+ * again long-term, which moves it to system memory. Only that one: a
+ * long-term pin would also move every page out of ZONE_MOVABLE. Eviction
+ * waits while the pin moves pages (hmm_mock_evict_hold_off()).
  *
  * Return: the pinned page, NULL where no pin is needed, or an ERR_PTR():
  * -EAGAIN when the page was busy and may be tried again.
@@ -41,7 +42,11 @@ static struct page *hmm_mock_exclusive_pin(unsigned long addr)
 	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT || !IS_ENABLED(CONFIG_DEVICE_PRIVATE))
 		return NULL;
 	hmm_mock_evict_hold_off();
-	ret = hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, &page);
+	ret = hmm_mock_pin_user_page(addr, FOLL_WRITE, &page);
+	if (ret == 1 && is_device_coherent_page(page)) {
+		unpin_user_page(page);
+		ret = hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, &page);
+	}
 	hmm_mock_evict_resume();
 	if (ret == 1)
 		return page;
