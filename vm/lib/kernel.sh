@@ -26,6 +26,12 @@ lane_load() {
 	LANE_BASE=
 	LANE_MUTANT=0
 	LANE_FROM=
+	# The test VM's hardware (vm/run's --swap, --numa, --movable): swap
+	# and NUMA need kernel options (vm/kconfig/vm-features.config),
+	# memory that can be offlined only a kernel argument.
+	LANE_VM_SWAP=0
+	LANE_VM_NUMA=1
+	LANE_VM_MOVABLE=1024
 	# shellcheck source=/dev/null
 	. "$f"
 	case $LANE_KIND in
@@ -377,6 +383,34 @@ _stock_prepare() {
 }
 
 # Prepare lane $1. Dies (exits) if it cannot; see lane_try. Sets what
+# _lane_build_dir [FROM]: sets LANE_FRAGMENT_FILES and LANE_BUILD, the
+# cache directory of the lane's kernel, keyed on the build recipe, the
+# compiler, the config fragments and, for a mutant, the clean build FROM
+# and the patches. Needs lane_load and _lane_source.
+_lane_build_dir() {
+	local from=$1 f key
+	LANE_FRAGMENT_FILES=()
+	for f in $LANE_FRAGMENTS; do
+		LANE_FRAGMENT_FILES+=("$HMM_MOCK_ROOT/vm/kconfig/$f.config")
+	done
+	key=$( { echo "recipe $KERNEL_RECIPE"; gcc --version | head -n1;
+		 cat "${LANE_FRAGMENT_FILES[@]}";
+		 [ -z "$from" ] || { basename "$from"; cat "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; }; } |
+	       sha256sum | cut -c1-12)
+	# Debian versions carry '~' and '+', which make and Kbuild dislike in paths.
+	LANE_BUILD="$HMM_MOCK_CACHE/kernels/$LANE-${LANE_VERSION//[^A-Za-z0-9.-]/_}-$key"
+}
+
+# lane_cached LANE: LANE is a build lane (not a mutant) whose kernel is in
+# the cache already, so preparing it builds nothing.
+lane_cached() (
+	lane_load "$1"
+	[ "$LANE_KIND" = build ] && [ "$LANE_MUTANT" != 1 ] || exit 1
+	_lane_source >/dev/null 2>&1 || exit 1
+	_lane_build_dir ''
+	[ -f "$LANE_BUILD/.complete" ]
+)
+
 # lane_load sets (LANE_KIND, LANE_SKIPS_FILES, LANE_ENV_FILES, ...) and:
 #   LANE_SRC      kernel source tree (the kselftest harness, checkpatch)
 #   LANE_BUILD    Kbuild tree to build modules against (Module.symvers)
@@ -393,25 +427,14 @@ lane_prepare() {
 	fi
 	need_packages $HOST_PACKAGES
 	_lane_source
-	local f
-	LANE_FRAGMENT_FILES=()
-	for f in $LANE_FRAGMENTS; do
-		LANE_FRAGMENT_FILES+=("$HMM_MOCK_ROOT/vm/kconfig/$f.config")
-	done
-	# Debian versions carry '~' and '+', which make and Kbuild dislike in paths.
-	local tag=${LANE_VERSION//[^A-Za-z0-9.-]/_}
-	local key from='' from_src=''
+	local from='' from_src=''
 	if [ "$LANE_MUTANT" = 1 ]; then
 		read -r from from_src < <(lane_try "$LANE_FROM" && echo "$LANE_BUILD $LANE_SRC")
 		[ -n "$from" ] || die "lane $LANE: its clean lane $LANE_FROM is unavailable"
 		[ "$from_src" = "$LANE_SRC" ] ||
 			die "lane $LANE: its source $LANE_SRC is not its clean lane's ($from_src)"
 	fi
-	key=$( { echo "recipe $KERNEL_RECIPE"; gcc --version | head -n1;
-		 cat "${LANE_FRAGMENT_FILES[@]}";
-		 [ -z "$from" ] || { basename "$from"; cat "$HMM_MOCK_ROOT/vm/mutants/$LANE"/*.patch; }; } |
-	       sha256sum | cut -c1-12)
-	LANE_BUILD="$HMM_MOCK_CACHE/kernels/$LANE-$tag-$key"
+	_lane_build_dir "$from"
 	if [ -f "$LANE_BUILD/.complete" ]; then
 		say "lane $LANE: cached kernel $LANE_BUILD"
 	elif [ -n "$from" ]; then
@@ -424,6 +447,12 @@ lane_prepare() {
 	LANE_MODDIR=$LANE_BUILD/modroot/lib/modules/$LANE_KREL
 	LANE_KEY=$(basename "$LANE_BUILD")
 	LANE_BUILD_SECONDS_FILE=$LANE_BUILD/.build-seconds
+}
+
+# lane_has_config LINE: the prepared lane kernel's .config has LINE
+# ("CONFIG_NUMA=y").
+lane_has_config() {
+	grep -qxF -- "$1" "$LANE_BUILD/.config" 2>/dev/null
 }
 
 # lane_try LANE: lane_prepare LANE in a subshell, so that a lane which

@@ -11,6 +11,53 @@ VM_SPM_BASE1=0x80000000
 VM_SPM_SIZE=0x20000000
 VM_SPM_RESERVE='memmap=1G$0x60000000'
 
+# vm_hardware SWAP_MIB NUMA_NODES MOVABLE_MIB: the guest's swap disk, NUMA
+# nodes and offlinable memory (vm/run's --swap, --numa, --movable). Sets
+# VM_SWAP_MIB, VM_APPEND, VM_QEMU_ARGS and VM_SMP_TOPOLOGY; refuses what the lane kernel
+# cannot use rather than booting a VM that silently lacks it.
+vm_hardware() {
+	local swap=$1 nodes=$2 movable=$3
+	local num='^[0-9]+$'
+	[[ $swap =~ $num && $nodes =~ $num && $movable =~ $num ]] ||
+		die "--swap, --numa and --movable take whole numbers"
+	VM_SWAP_MIB=$swap VM_APPEND='' VM_QEMU_ARGS=() VM_SMP_TOPOLOGY=''
+	if [ "$swap" -gt 0 ]; then
+		lane_has_config CONFIG_VIRTIO_BLK=y ||
+			die "--swap: lane $LANE's kernel has no CONFIG_VIRTIO_BLK (vm/kconfig/vm-features.config)"
+		VM_QEMU_ARGS+=(-drive "file=@RUN@/swap.img,if=virtio,format=raw,cache=unsafe")
+	fi
+	case $nodes in
+	1) ;;
+	2)
+		lane_has_config CONFIG_NUMA=y ||
+			die "--numa: lane $LANE's kernel has no CONFIG_NUMA (vm/kconfig/vm-features.config)"
+		[ "$VM_SMP" -eq 1 ] || [ $((VM_SMP % 2)) -eq 0 ] ||
+			die "--numa 2: give an even --smp (or 1), half the CPUs for each node"
+		# 1 GiB of page-allocator memory each: node 0 the first GiB,
+		# node 1 the rest, with the coherent devices' reserved GiB.
+		# Each node is a socket of its own, or the scheduler warns
+		# about a cache shared across nodes.
+		VM_QEMU_ARGS+=(-object memory-backend-ram,id=node0,size=1G
+			       -object memory-backend-ram,id=node1,size=$(( ${VM_MEM%G} - 1 ))G)
+		if [ "$VM_SMP" -eq 1 ]; then
+			VM_QEMU_ARGS+=(-numa node,nodeid=0,memdev=node0,cpus=0
+				       -numa node,nodeid=1,memdev=node1)
+		else
+			VM_SMP_TOPOLOGY=",sockets=2"
+			VM_QEMU_ARGS+=(-numa "node,nodeid=0,memdev=node0,cpus=0-$((VM_SMP / 2 - 1))"
+				       -numa "node,nodeid=1,memdev=node1,cpus=$((VM_SMP / 2))-$((VM_SMP - 1))")
+		fi
+		;;
+	*) die "--numa: 1 or 2 nodes" ;;
+	esac
+	# The firmware's tables take the top of memory, and offlining refuses
+	# a block with a hole: the last 128 MiB block (x86's block size here)
+	# stays out of the page allocator, so that ZONE_MOVABLE, which
+	# movablecore= takes from the top of each node, has none.
+	[ "$movable" -eq 0 ] ||
+		VM_APPEND="movablecore=${movable}M memmap=128M\$$(( ${VM_MEM%G} * 1024 - 128 ))M"
+}
+
 VM_CMDLINE_BASE="console=ttyS0,115200 printk.devkmsg=on panic=-1 rdinit=/init"
 
 # KVM on some hosts is a nested hypervisor that hangs ordinary guests: trust
@@ -53,14 +100,21 @@ vm_pick_accel() {
 # initramfs; the console goes to RUN_DIR/console.log, the job's output to
 # RUN_DIR/output.log and, live, to stdout.
 vm_boot() {
-	local run=$1 append=$2 limit=$3 qpid rc
+	local run=$1 append=$2 limit=$3 qpid rc a args=()
 	: >"$run/console.log"
 	: >"$run/output.log"
+	for a in "${VM_QEMU_ARGS[@]}"; do
+		args+=("${a//@RUN@/$run}")
+	done
+	if [ "${VM_SWAP_MIB:-0}" -gt 0 ]; then
+		rm -f "$run/swap.img"
+		truncate -s "${VM_SWAP_MIB}M" "$run/swap.img"
+	fi
 	timeout -k 10 "$limit" qemu-system-x86_64 -nodefaults -no-reboot -display none \
-		-machine pc -accel "$VM_ACCEL" -smp "$VM_SMP" -m "$VM_MEM" \
+		-machine pc -accel "$VM_ACCEL" -smp "$VM_SMP${VM_SMP_TOPOLOGY:-}" -m "$VM_MEM" \
 		-kernel "$LANE_BZIMAGE" -initrd "$run/initramfs.gz" \
 		-serial "file:$run/console.log" -serial "file:$run/output.log" \
-		-append "$VM_CMDLINE_BASE $append" </dev/null >"$run/qemu.log" 2>&1 &
+		"${args[@]}" -append "$VM_CMDLINE_BASE $append" </dev/null >"$run/qemu.log" 2>&1 &
 	qpid=$!
 	tail -n +1 -f --pid="$qpid" "$run/output.log" 2>/dev/null
 	wait "$qpid"
