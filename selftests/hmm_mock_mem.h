@@ -26,6 +26,8 @@ FIXTURE(mem) {
 	long saved_hugepages;	/* NR_HUGEPAGES to restore, or -1 */
 	long saved_ksm_run;	/* KSM_RUN to restore, or -1 */
 	long saved_ksm_sleep;	/* KSM_SLEEP to restore, or -1 */
+	char cgroup[64];	/* a cgroup the test made and joined, or "" */
+	long offline_block;	/* a memory block to online again, or -1 */
 	const char *skipped;	/* set when the setup skipped */
 	char *buf;		/* DEVICE_BUF()'s buffer, freed by the teardown */
 };
@@ -47,6 +49,8 @@ FIXTURE_SETUP(mem)
 	self->saved_ksm_run = -1;
 	self->saved_ksm_sleep = -1;
 	self->peer = -1;
+	self->cgroup[0] = '\0';
+	self->offline_block = -1;
 	self->buf = NULL;
 	HMM_MOCK_OPEN_OR_SKIP(self->fd, variant->id, self->skipped);
 	HMM_MOCK_OPEN_OR_SKIP(self->peer, variant->peer, self->skipped);
@@ -76,8 +80,26 @@ static inline int write_long(const char *path, long v)
 	return fclose(f) ? -1 : ret;
 }
 
+static inline int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t len = strlen(s), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, s, len);
+	ret = ret == len ? 0 : ret < 0 ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define MEMORY_BLOCKS	"/sys/devices/system/memory"
+
 FIXTURE_TEARDOWN(mem)
 {
+	char path[128];
+
 	/* Global knobs a test changed go back even if it failed. */
 	if (self->saved_cap >= 0)
 		write_long(DEVMEM_CAP, self->saved_cap);
@@ -87,6 +109,14 @@ FIXTURE_TEARDOWN(mem)
 		write_long(KSM_RUN, self->saved_ksm_run);
 	if (self->saved_ksm_sleep >= 0)
 		write_long(KSM_SLEEP, self->saved_ksm_sleep);
+	if (self->offline_block >= 0) {
+		snprintf(path, sizeof(path), MEMORY_BLOCKS "/memory%ld/state", self->offline_block);
+		write_str(path, "online_movable");
+	}
+	if (self->cgroup[0]) {
+		write_long(CGROUP_ROOT "/cgroup.procs", getpid());
+		rmdir(self->cgroup);
+	}
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->peer >= 0)

@@ -171,6 +171,7 @@ static inline int hmm_mock_page_info(int fd, const void *addr, unsigned long npa
 #define PM_UFFD_WP	(1ULL << 57)
 #define PM_PFN_MASK	((1ULL << 55) - 1)
 /* A swap-type entry's frame: its type in the low 5 bits, then its offset. */
+#define PM_SWAP_TYPE(pm)	((pm) & 0x1f)
 #define PM_SWAP_OFFSET(pm)	(((pm) & PM_PFN_MASK) >> 5)
 
 /*
