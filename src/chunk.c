@@ -239,7 +239,12 @@ struct hmm_mock_chunk *hmm_mock_chunk_create(struct hmm_mock_device *mdev, unsig
 	pgmap->ops = ops;
 	pgmap->owner = mdev;
 
-	addr = memremap_pages(pgmap, numa_node_id());
+	/*
+	 * One node for all of a device's memory, whichever CPU grows it: a
+	 * mock device sits on no bus, so the first node. numa_node_id()
+	 * would spread its chunks over the nodes of whatever CPUs allocated.
+	 */
+	addr = memremap_pages(pgmap, first_online_node);
 	if (IS_ERR_OR_NULL(addr)) {
 		ret = addr ? PTR_ERR(addr) : -ENOMEM;
 		goto err_region;

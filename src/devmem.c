@@ -236,11 +236,22 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
 	spin_unlock(&mdev->mem.free_lock);
 }
 
-/*
- * Adds one chunk, unless the cap is reached or another caller just grew
- * enough for an allocation of this kind (@large).
+/**
+ * hmm_mock_devmem_grow() - add device memory for an allocation that ran short
+ * @mdev:	the device
+ * @large:	the allocation wants a PMD-aligned run, not a single page
+ *
+ * Adds one chunk, unless the cap is reached or another caller just freed
+ * or grew enough for an allocation of this kind. memremap_pages() takes
+ * the memory hotplug locks (cpu_hotplug_lock among them), which memory
+ * offlining holds while it waits for KSM's mutex, which ksmd holds around
+ * mmap_lock: the caller must not hold mmap_lock (see DOC: Locking).
+ * May sleep.
+ *
+ * Return: 0 when an allocation of this kind can be tried again, -ENOMEM at
+ * the cap, or -errno.
  */
-static int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large)
+int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large)
 {
 	struct hmm_mock_chunk *chunk;
 	int ret = 0;
@@ -383,40 +394,38 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
  * @n:		number of pages wanted, at most HMM_MOCK_BATCH
  * @pages:	filled with the pages handed out
  *
- * Takes the pages off the free list under one lock acquisition, growing
- * the device memory by a chunk when the list runs dry and the cap allows.
+ * Takes the pages off the free list, breaking up free runs as needed,
+ * and never grows the device memory: a caller that runs short calls
+ * hmm_mock_devmem_grow() once it holds no mmap_lock, and tries again.
  * Every page returned is initialised for use: reference count one, locked,
  * holding a pagemap reference. Its contents are undefined. May sleep.
  *
- * Return: number of pages handed out; fewer than @n when device memory is
- * exhausted, which is not an error.
+ * Return: number of pages handed out; fewer than @n when the free pages
+ * ran out, which is not an error.
  */
 unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 				   struct page **pages)
 {
-	unsigned int got = 0, taken, i;
+	unsigned int got = 0, i;
 
 	if (WARN_ON_ONCE(n > HMM_MOCK_BATCH))
 		n = HMM_MOCK_BATCH;
 
+	spin_lock(&mdev->mem.free_lock);
 	while (got < n) {
-		spin_lock(&mdev->mem.free_lock);
-		hmm_mock_break_free_run(mdev);
-		for (taken = 0; got < n && mdev->mem.free_list; taken++) {
-			struct page *page = mdev->mem.free_list;
-
-			mdev->mem.free_list = page->zone_device_data;
-			page->zone_device_data = NULL;
-			hmm_mock_mark_taken(page, 1);
-			pages[got++] = page;
-		}
-		mdev->mem.pages_free -= taken;
-		mdev->mem.pages_in_use += taken;
-		spin_unlock(&mdev->mem.free_lock);
-
-		if (got < n && hmm_mock_devmem_grow(mdev, false))
+		if (!mdev->mem.free_list)
+			hmm_mock_break_free_run(mdev);
+		if (!mdev->mem.free_list)
 			break;
+		pages[got] = mdev->mem.free_list;
+		mdev->mem.free_list = pages[got]->zone_device_data;
+		pages[got]->zone_device_data = NULL;
+		hmm_mock_mark_taken(pages[got], 1);
+		got++;
 	}
+	mdev->mem.pages_free -= got;
+	mdev->mem.pages_in_use += got;
+	spin_unlock(&mdev->mem.free_lock);
 
 	got = hmm_mock_attach_backing(mdev, pages, got);
 	for (i = 0; i < got; i++)
@@ -428,14 +437,13 @@ unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
  * hmm_mock_devmem_alloc_large() - hand out one PMD-order device folio
  * @mdev: device to allocate from; hmm_mock_devmem_large() must be true
  *
- * Takes a free PMD-aligned run, growing the device memory by a chunk when
- * none is left and the cap allows, and makes sure every page of it has
- * backing memory. The folio is initialised like the pages of
+ * Takes a free PMD-aligned run and makes sure every page of it has
+ * backing memory. Never grows the device memory (see
+ * hmm_mock_devmem_alloc()). The folio is initialised like the pages of
  * hmm_mock_devmem_alloc(): reference count one, locked, one pagemap
  * reference per page. Its contents are undefined. May sleep.
  *
- * Return: the folio's first page, or NULL when no run is available (the
- * caller falls back to single pages).
+ * Return: the folio's first page, or NULL when no run is free.
  */
 struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 {
@@ -443,25 +451,21 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 
 	if (WARN_ON_ONCE(!hmm_mock_devmem_large(mdev)))
 		return NULL;
-	for (;;) {
-		spin_lock(&mdev->mem.free_lock);
-		head = mdev->mem.large_free_list;
-		if (head) {
-			mdev->mem.large_free_list = head->zone_device_data;
-			head->zone_device_data = NULL;
-			hmm_mock_mark_taken(head, HMM_MOCK_PMD_NR);
-			__clear_bit(hmm_mock_chunk_index(hmm_mock_page_chunk(head), head),
-				    hmm_mock_page_chunk(head)->run_map);
-			mdev->mem.large_free--;
-			mdev->mem.pages_free -= HMM_MOCK_PMD_NR;
-			mdev->mem.pages_in_use += HMM_MOCK_PMD_NR;
-		}
-		spin_unlock(&mdev->mem.free_lock);
-		if (head)
-			break;
-		if (hmm_mock_devmem_grow(mdev, true))
-			return NULL;
+	spin_lock(&mdev->mem.free_lock);
+	head = mdev->mem.large_free_list;
+	if (head) {
+		mdev->mem.large_free_list = head->zone_device_data;
+		head->zone_device_data = NULL;
+		hmm_mock_mark_taken(head, HMM_MOCK_PMD_NR);
+		__clear_bit(hmm_mock_chunk_index(hmm_mock_page_chunk(head), head),
+			    hmm_mock_page_chunk(head)->run_map);
+		mdev->mem.large_free--;
+		mdev->mem.pages_free -= HMM_MOCK_PMD_NR;
+		mdev->mem.pages_in_use += HMM_MOCK_PMD_NR;
 	}
+	spin_unlock(&mdev->mem.free_lock);
+	if (!head)
+		return NULL;
 
 	if (!hmm_mock_chunk_back_large(head)) {
 		hmm_mock_large_list_push(mdev, head, false);

@@ -67,6 +67,7 @@ struct hmm_mock_devmem {
 void hmm_mock_devmem_init(struct hmm_mock_device *mdev);
 void hmm_mock_devmem_fini(struct hmm_mock_device *mdev);
 
+int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large);
 unsigned int hmm_mock_devmem_alloc(struct hmm_mock_device *mdev, unsigned int n,
 				   struct page **pages);
 bool hmm_mock_devmem_large(struct hmm_mock_device *mdev);

@@ -28,8 +28,11 @@
  * copy-on-write sharing and keeps the page at @addr from migrating until
  * the conversion is done; a device-coherent page (any device's) is pinned
  * again long-term, which moves it to system memory. Only that one: a
- * long-term pin would also move every page out of ZONE_MOVABLE. Eviction
- * waits while the pin moves pages (hmm_mock_evict_hold_off()).
+ * long-term pin would also move every page out of ZONE_MOVABLE. So pages
+ * the device holds stay where they are, and before 6.15 they keep memory
+ * offlining from migrating them until the CPU takes them back (catalogue
+ * E3), as with any driver. Eviction waits while the pins are taken
+ * (hmm_mock_evict_hold_off()).
  *
  * Return: the pinned page, NULL where no pin is needed, or an ERR_PTR():
  * -EAGAIN when the page was busy and may be tried again.

@@ -53,9 +53,13 @@
  *   evict.c): read across EXCLUSIVE's long-term pin (before 6.15), inside
  *   mmap_lock; written by each eviction window, around its page locks, so
  *   eviction never takes a page the pin's migration has just moved out.
- * - mdev->mem.chunks_lock (mutex): adding and removing chunks. Taken when
- *   an allocation grows the device, inside mmap_lock; memremap_pages()
- *   allocates under it, so reclaim may run inside it.
+ * - mdev->mem.chunks_lock (mutex): adding and removing chunks. Never
+ *   inside mmap_lock: memremap_pages() under it takes the memory hotplug
+ *   locks, and memory offlining holds those while it waits for KSM's
+ *   mutex, which ksmd holds around mmap_lock (lockdep found the cycle on
+ *   7.3-debug). A migration that runs short of device memory drops
+ *   mmap_lock to grow the device. memremap_pages() allocates under it,
+ *   so reclaim may run inside it.
  * - mirror->lock (mutex): the device page table. Taken by the
  *   invalidation callback, which reclaim can call: nothing may allocate
  *   with reclaim (GFP_KERNEL) while holding it, hence GFP_ATOMIC for the

@@ -36,6 +36,9 @@ struct hmm_mock_migrate_batch {
 	unsigned long src[HMM_MOCK_WINDOW_MAX];
 	unsigned long dst[HMM_MOCK_WINDOW_MAX];
 	struct page *pages[HMM_MOCK_BATCH];
+	bool short_small;	/* the window ran out of free device pages */
+	bool short_large;	/* ... of free runs, for a THP */
+	bool at_cap;		/* growing failed: take what is free */
 };
 
 /* migrate_vma flags for moving system pages to @mdev. */
@@ -122,8 +125,10 @@ static unsigned long hmm_mock_device_pfn(struct migrate_vma *args, unsigned long
  * they are.
  */
 static void hmm_mock_fill_device_run(struct hmm_mock_device *mdev, struct migrate_vma *args,
-				     struct page **pages, unsigned long first, unsigned long end)
+				     struct hmm_mock_migrate_batch *b, unsigned long first,
+				     unsigned long end)
 {
+	struct page **pages = b->pages;
 	unsigned long idx[HMM_MOCK_BATCH], i = first;
 	unsigned int want, got, k;
 
@@ -140,8 +145,10 @@ static void hmm_mock_fill_device_run(struct hmm_mock_device *mdev, struct migrat
 			hmm_mock_devmem_copy_in(pages[k], migrate_pfn_to_page(src));
 			args->dst[idx[k]] = hmm_mock_device_pfn(args, src, pages[k]);
 		}
-		if (got < want)
+		if (got < want) {
+			b->short_small = true;
 			return;
+		}
 	}
 }
 
@@ -168,8 +175,9 @@ static void hmm_mock_unfill(struct migrate_vma *args, unsigned long first, unsig
  * since the kernel populates each of its pages.
  */
 static void hmm_mock_fill_device_split(struct hmm_mock_device *mdev, struct migrate_vma *args,
-				       struct page **pages, unsigned long i)
+				       struct hmm_mock_migrate_batch *b, unsigned long i)
 {
+	struct page **pages = b->pages;
 	unsigned long src = args->src[i], nr = min(HMM_MOCK_PMD_NR, args->npages - i), j, k;
 	struct page *head = migrate_pfn_to_page(src);
 	unsigned int want, got;
@@ -182,6 +190,7 @@ static void hmm_mock_fill_device_split(struct hmm_mock_device *mdev, struct migr
 			args->dst[i + j + k] = hmm_mock_device_pfn(args, src, pages[k]);
 		}
 		if (got < want) {
+			b->short_small = true;
 			if (!head)
 				hmm_mock_unfill(args, i, i + nr);
 			return;
@@ -218,10 +227,12 @@ static bool hmm_mock_window_has(const struct migrate_vma *args, unsigned long ma
 
 /*
  * Gives each collected system page a device page with the same contents:
- * a THP gets one large device folio when one is free, else single pages.
- * Pages left without one (device memory exhausted) stay where they are.
- * HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first allocation of the window: a
- * large one falls back to single pages, single pages are not moved.
+ * a THP gets one large device folio, or single pages once the device
+ * cannot grow. Pages left without one stay where they are, and the batch
+ * says what ran short, for hmm_mock_migrate_windows() to grow the device
+ * and move them. HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first allocation
+ * of the window: a large one falls back to single pages, single pages are
+ * not moved.
  */
 static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
 				       struct hmm_mock_migrate_batch *b)
@@ -243,17 +254,19 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 			continue;
 		if (i > first) {
 			if (!fail)
-				hmm_mock_fill_device_run(mdev, args, b->pages, first, i);
+				hmm_mock_fill_device_run(mdev, args, b, first, i);
 			fail = false;
 		}
 		nr = min(HMM_MOCK_PMD_NR, args->npages - i);
-		if (fail || !hmm_mock_fill_device_large(mdev, args, i))
-			hmm_mock_fill_device_split(mdev, args, b->pages, i);
+		if (!fail && !hmm_mock_fill_device_large(mdev, args, i) && !b->at_cap)
+			b->short_large = true;	/* moves once the device grew */
+		else if (!args->dst[i])
+			hmm_mock_fill_device_split(mdev, args, b, i);
 		fail = false;
 		first = i + nr;
 	}
 	if (first < args->npages && !fail)
-		hmm_mock_fill_device_run(mdev, args, b->pages, first, args->npages);
+		hmm_mock_fill_device_run(mdev, args, b, first, args->npages);
 }
 
 /*
@@ -298,9 +311,33 @@ static const struct hmm_mock_direction hmm_mock_to_system = {
 };
 
 /*
+ * A window ran short of device memory: grows the device by a chunk with
+ * mmap_lock dropped (hmm_mock_devmem_grow() may not run under it), then
+ * checks [@addr, @end) again, which may have changed meanwhile. At the
+ * cap, the batch takes what is free from then on.
+ *
+ * Return: 0 with mmap_lock held again, or -errno (also with it held).
+ */
+static int hmm_mock_grow_unlocked(struct hmm_mock_mirror *mirror, struct hmm_mock_migrate_batch *b,
+				  unsigned long addr, unsigned long end)
+{
+	struct mm_struct *mm = mirror->mm;
+
+	mmap_read_unlock(mm);
+	if (hmm_mock_devmem_grow(mirror->mdev, b->short_large && !b->short_small))
+		b->at_cap = true;
+	mmap_read_lock(mm);
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	return hmm_mock_check_vmas(mm, addr, end);
+}
+
+/*
  * Moves the pages of [start, end) in direction @dir, one window at a time;
  * @moved, if given, counts the pages that moved. The caller holds
- * mmap_lock and checked the VMAs. The device page table needs no update:
+ * mmap_lock and checked the VMAs; a window that runs short of device
+ * memory drops it to grow the device and runs again (mmap_lock is held
+ * on return either way). The device page table needs no update:
  * migrate_vma_setup()'s invalidation clears it before any page is copied,
  * like any other.
  */
@@ -313,6 +350,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 	unsigned long addr, next, n;
 	int ret = 0;
 
+	b->at_cap = false;
 	for (addr = start; addr < end; addr = next) {
 		struct migrate_vma args = {
 			.src = b->src,
@@ -330,12 +368,21 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
+		b->short_small = false;
+		b->short_large = false;
 		dir->fill(mirror, &args, b);
 		migrate_vma_pages(&args);
 		n = hmm_mock_vacate_moved(args.src, args.npages);
 		if (moved)
 			*moved += n;
 		migrate_vma_finalize(&args);
+		if ((b->short_small || b->short_large) && !b->at_cap) {
+			ret = hmm_mock_grow_unlocked(mirror, b, addr, end);
+			if (ret)
+				break;
+			if (!b->at_cap)
+				next = addr;	/* the same window again */
+		}
 		cond_resched();
 	}
 	return ret;
