@@ -100,7 +100,16 @@ FIXTURE_TEARDOWN(mem)
 {
 	char path[128];
 
-	/* Global knobs a test changed go back even if it failed. */
+	/*
+	 * Global knobs a test changed go back even if it failed; the memory
+	 * block first, since offlining it dissolved free huge pages in it.
+	 */
+	if (self->offline_block >= 0) {
+		snprintf(path, sizeof(path), MEMORY_BLOCKS "/memory%ld/state", self->offline_block);
+		if (write_str(path, "online_movable"))
+			TH_LOG("memory%ld stays offline: the rest of the run has less memory",
+			       self->offline_block);
+	}
 	if (self->saved_cap >= 0)
 		write_long(DEVMEM_CAP, self->saved_cap);
 	if (self->saved_hugepages >= 0)
@@ -109,13 +118,10 @@ FIXTURE_TEARDOWN(mem)
 		write_long(KSM_RUN, self->saved_ksm_run);
 	if (self->saved_ksm_sleep >= 0)
 		write_long(KSM_SLEEP, self->saved_ksm_sleep);
-	if (self->offline_block >= 0) {
-		snprintf(path, sizeof(path), MEMORY_BLOCKS "/memory%ld/state", self->offline_block);
-		write_str(path, "online_movable");
-	}
 	if (self->cgroup[0]) {
 		write_long(CGROUP_ROOT "/cgroup.procs", getpid());
-		rmdir(self->cgroup);
+		if (rmdir(self->cgroup))
+			TH_LOG("cannot remove %s: %s", self->cgroup, strerror(errno));
 	}
 	if (self->fd >= 0)
 		close(self->fd);

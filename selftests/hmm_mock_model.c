@@ -588,14 +588,6 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	sigaction(SIGBUS, &sa, NULL);
 	stay_on_this_cpu();
 	c.swap = !sysinfo(&si) && si.totalswap;
-	/*
-	 * With swap, MADV_PAGEOUT writes out pages whose lazy-free state the
-	 * kernel dropped (migrations, faults) where the model expects them
-	 * dropped: the model does not follow pages into swap, so it leaves
-	 * MADV_PAGEOUT out there (hmm_mock_system tests pages in swap).
-	 */
-	if (c.swap)
-		c.skip |= 1u << OP_PAGEOUT;
 	snprintf(line, sizeof(line), "%s", getenv("HMM_MOCK_MODEL_SKIP") ?: "");
 	for (tok = strtok(line, ","); tok; tok = strtok(NULL, ","))
 		for (i = 0; i < NR_OPS; i++)

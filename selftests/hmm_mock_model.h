@@ -21,7 +21,8 @@
 #define ST_Z		0x02u	/* the shared zero page */
 #define ST_S		0x04u	/* a system page */
 #define ST_D(d)		(0x08u << (d))	/* memory of device d */
-#define ST_SYS		(ST_A | ST_Z | ST_S)
+#define ST_W		0x80u	/* a swap entry: the data is in swap */
+#define ST_SYS		(ST_A | ST_Z | ST_S | ST_W)
 #define ST_PRIV		(ST_D(0) | ST_D(1))
 
 #define IS_PRIVATE(d)	((d) < 2)
@@ -106,11 +107,13 @@ static inline const char *data_str(char *b, size_t len, const struct mpage *p)
 
 static inline const char *st_str(char *b, size_t len, unsigned int st)
 {
-	static const char *const name[] = { "none", "zero", "sys", "dev0", "dev1", "dev2", "dev3" };
+	static const char *const name[] = {
+		"none", "zero", "sys", "dev0", "dev1", "dev2", "dev3", "swap"
+	};
 	size_t o = 0;
 	int i;
 
-	for (b[0] = 0, i = 0; i < 7; i++)
+	for (b[0] = 0, i = 0; i < 8; i++)
 		if (st & (1u << i))
 			o += snprintf(b + o, len - o, "%s%s", o ? "|" : "", name[i]);
 	return st ? b : "nothing";
@@ -165,7 +168,8 @@ static inline uint8_t tri_weaken(uint8_t t)
 
 /*
  * Where an access through device @f (-1: the CPU) that faults the page in
- * for reading takes it: a none pte gets the zero page, device-private
+ * for reading takes it: a none pte gets the zero page, a swap entry the
+ * page read back from swap, device-private
  * memory comes back to system memory, coherent memory is read in place.
  * hmm_range_fault() reports @f's own private pages without faulting them,
  * but once it faults one page it faults all the rest of its walk
@@ -178,6 +182,8 @@ static inline unsigned int tr_read(unsigned int st, int f)
 
 	if (st & ST_A)
 		out |= ST_Z;
+	if (st & ST_W)
+		out |= ST_S;
 	for (d = 0; d < NDEV; d++)
 		if (st & ST_D(d))
 			out |= IS_PRIVATE(d) ? ST_S | (d == f ? ST_D(d) : 0) : ST_D(d);
@@ -201,10 +207,13 @@ static inline unsigned int tr_write(unsigned int st, int f)
 	return out;
 }
 
-/* MIGRATE_TO_DEV to @d moves system pages only. */
+/*
+ * MIGRATE_TO_DEV to @d moves system pages only; a swap entry may stay
+ * (the kernel collects present pages and holes only).
+ */
 static inline unsigned int tr_to_dev(unsigned int st, int d)
 {
-	return (st & ST_SYS ? ST_D(d) : 0) | (st & ~ST_SYS);
+	return (st & ST_SYS ? ST_D(d) : 0) | (st & ~ST_SYS) | (st & ST_W);
 }
 
 /* MIGRATE_TO_SYS and eviction of @d move @d's pages only. */
@@ -227,7 +236,7 @@ static inline bool snap_match(unsigned int t, int f, bool rw, uint8_t b)
 	uint8_t acc = b & 3, kind = b & ~3;
 	int d = __builtin_ctz(t) - 3;
 
-	if (t == ST_A)
+	if (t == ST_A || t == ST_W)
 		return b == HMM_DMIRROR_PROT_NONE;
 	if (t == ST_Z)
 		return b == (HMM_DMIRROR_PROT_ZERO | HMM_DMIRROR_PROT_READ);
@@ -269,7 +278,7 @@ struct step {
 struct cfg {
 	int devs;			/* devices the variant uses */
 	bool excl;			/* the kernel has device-exclusive entries */
-	bool swap;			/* swap is on: pages may be absent with data */
+	bool swap;			/* swap is on: MADV_PAGEOUT may swap out (ST_W) */
 	unsigned int skip;		/* operations run as no-ops (HMM_MOCK_MODEL_SKIP) */
 	double deadline;		/* CLOCK_MONOTONIC time the walk stops at */
 	int npages[NR_RANGES];
@@ -371,7 +380,7 @@ static int snap_check(struct model *M, int f, int r, int i, uint8_t b, const cha
 	}
 	if (p->xent != T_NO && b == HMM_DMIRROR_PROT_NONE)
 		return 0;	/* the device-exclusive entry */
-	for (t = ST_A; t <= ST_D(3); t <<= 1)
+	for (t = ST_A; t <= ST_W; t <<= 1)
 		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
 			keep |= t;
 	if (!keep || p->xent == T_YES)
@@ -462,13 +471,14 @@ static int stats_check(struct model *M, int d)
 }
 
 /*
- * What the model learnt at one place holds at others: without swap, a page
- * that must hold data is neither absent nor the zero page, and one that is
- * must hold zeros; a file's exclusive entry goes with the CPU's.
+ * What the model learnt at one place holds at others: a page that must
+ * hold data is neither absent nor the zero page (in swap it is ST_W), and
+ * one that is must hold zeros; a file's exclusive entry goes with the
+ * CPU's.
  */
 static int settle(struct model *M)
 {
-	unsigned int empty = M->c->swap ? ST_Z : ST_A | ST_Z;
+	unsigned int empty = ST_A | ST_Z;
 	char b[160];
 	int r, i;
 
@@ -546,11 +556,21 @@ static void vm_done(struct model *M, const struct step *s)
 			data_set(p, 0);
 			p->xent = p->xm = T_NO;
 		} else if (s->op == OP_FREE && p->m != M_UNMAP) {
-			/* MADV_FREE skips device memory; system pages may drop from now on. */
-			p->lazy |= !!(p->st & ST_S);
+			/*
+			 * MADV_FREE skips device memory; system pages may drop
+			 * from now on, and what is in swap drops at once.
+			 */
+			p->lazy |= !!(p->st & (ST_S | ST_W));
+			if (p->st & ST_W)
+				p->st = (p->st & ~ST_W) | ST_A;
 			p->xm = T_NO;
-		} else if (s->op == OP_PAGEOUT && (p->st & ST_S) && (p->lazy || M->c->swap)) {
-			p->st |= ST_A;
+		} else if (s->op == OP_PAGEOUT && (p->st & ST_S)) {
+			/*
+			 * Reclaim drops a lazily freed page and swaps out
+			 * another; a migration may have ended the lazy state
+			 * the model still keeps, so with swap either may be.
+			 */
+			p->st |= (p->lazy ? ST_A : 0) | (M->c->swap ? ST_W : 0);
 		}
 	}
 }
