@@ -382,7 +382,6 @@ _stock_prepare() {
 	LANE_BUILD_SECONDS_FILE=$d/.build-seconds
 }
 
-# Prepare lane $1. Dies (exits) if it cannot; see lane_try. Sets what
 # _lane_build_dir [FROM]: sets LANE_FRAGMENT_FILES and LANE_BUILD, the
 # cache directory of the lane's kernel, keyed on the build recipe, the
 # compiler, the config fragments and, for a mutant, the clean build FROM
@@ -411,6 +410,7 @@ lane_cached() (
 	[ -f "$LANE_BUILD/.complete" ]
 )
 
+# Prepare lane $1. Dies (exits) if it cannot; see lane_try. Sets what
 # lane_load sets (LANE_KIND, LANE_SKIPS_FILES, LANE_ENV_FILES, ...) and:
 #   LANE_SRC      kernel source tree (the kselftest harness, checkpatch)
 #   LANE_BUILD    Kbuild tree to build modules against (Module.symvers)

@@ -11,15 +11,22 @@ VM_SPM_BASE1=0x80000000
 VM_SPM_SIZE=0x20000000
 VM_SPM_RESERVE='memmap=1G$0x60000000'
 
+# vm_hardware_args SWAP_MIB NUMA_NODES MOVABLE_MIB: the numbers are valid
+# (before any build).
+vm_hardware_args() {
+	local num='^[0-9]+$'
+	[[ $1 =~ $num && $3 =~ $num ]] || die "--swap and --movable take MiB, a whole number"
+	[[ $2 == [12] ]] || die "--numa: 1 or 2 nodes"
+}
+
 # vm_hardware SWAP_MIB NUMA_NODES MOVABLE_MIB: the guest's swap disk, NUMA
 # nodes and offlinable memory (vm/run's --swap, --numa, --movable). Sets
-# VM_SWAP_MIB, VM_APPEND, VM_QEMU_ARGS and VM_SMP_TOPOLOGY; refuses what the lane kernel
-# cannot use rather than booting a VM that silently lacks it.
+# VM_SWAP_MIB, VM_APPEND, VM_QEMU_ARGS and VM_SMP_TOPOLOGY; refuses what
+# the lane kernel cannot use rather than booting a VM that silently lacks
+# it.
 vm_hardware() {
 	local swap=$1 nodes=$2 movable=$3
-	local num='^[0-9]+$'
-	[[ $swap =~ $num && $nodes =~ $num && $movable =~ $num ]] ||
-		die "--swap, --numa and --movable take whole numbers"
+	vm_hardware_args "$swap" "$nodes" "$movable"
 	VM_SWAP_MIB=$swap VM_APPEND='' VM_QEMU_ARGS=() VM_SMP_TOPOLOGY=''
 	if [ "$swap" -gt 0 ]; then
 		lane_has_config CONFIG_VIRTIO_BLK=y ||
@@ -27,7 +34,6 @@ vm_hardware() {
 		VM_QEMU_ARGS+=(-drive "file=@RUN@/swap.img,if=virtio,format=raw,cache=unsafe")
 	fi
 	case $nodes in
-	1) ;;
 	2)
 		lane_has_config CONFIG_NUMA=y ||
 			die "--numa: lane $LANE's kernel has no CONFIG_NUMA (vm/kconfig/vm-features.config)"
@@ -48,7 +54,6 @@ vm_hardware() {
 				       -numa "node,nodeid=1,memdev=node1,cpus=$((VM_SMP / 2))-$((VM_SMP - 1))")
 		fi
 		;;
-	*) die "--numa: 1 or 2 nodes" ;;
 	esac
 	# The firmware's tables take the top of memory, and offlining refuses
 	# a block with a hole: the last 128 MiB block (x86's block size here)
@@ -104,7 +109,7 @@ vm_boot() {
 	: >"$run/console.log"
 	: >"$run/output.log"
 	for a in "${VM_QEMU_ARGS[@]}"; do
-		args+=("${a//@RUN@/$run}")
+		args+=("${a//@RUN@/"$run"}")
 	done
 	if [ "${VM_SWAP_MIB:-0}" -gt 0 ]; then
 		rm -f "$run/swap.img"
