@@ -240,11 +240,15 @@ struct hmm_mock_chunk *hmm_mock_chunk_create(struct hmm_mock_device *mdev, unsig
 	pgmap->owner = mdev;
 
 	/*
-	 * One node for all of a device's memory, whichever CPU grows it: a
-	 * mock device sits on no bus, so the first node. numa_node_id()
-	 * would spread its chunks over the nodes of whatever CPUs allocated.
+	 * One node for all of a device's memory, whichever CPU grows it
+	 * (numa_node_id() would spread it over the nodes of the CPUs that
+	 * allocated): coherent memory is on the node its addresses belong
+	 * to; a mock device sits on no bus, so its private memory on the
+	 * first node with memory.
 	 */
-	addr = memremap_pages(pgmap, first_online_node);
+	addr = memremap_pages(pgmap, pgmap->type == MEMORY_DEVICE_COHERENT ?
+				     memory_add_physaddr_to_nid(pgmap->range.start) :
+				     first_memory_node);
 	if (IS_ERR_OR_NULL(addr)) {
 		ret = addr ? PTR_ERR(addr) : -ENOMEM;
 		goto err_region;

@@ -248,8 +248,8 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
  * mmap_lock: the caller must not hold mmap_lock (see DOC: Locking).
  * May sleep.
  *
- * Return: 0 when an allocation of this kind can be tried again, -ENOMEM at
- * the cap, or -errno.
+ * Return: 1 when it added a chunk, 0 when memory for such an allocation
+ * is free already, -ENOMEM at the cap, or -errno.
  */
 int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large)
 {
@@ -272,6 +272,7 @@ int hmm_mock_devmem_grow(struct hmm_mock_device *mdev, bool large)
 	}
 	mdev->mem.chunks[mdev->mem.nchunks++] = chunk;
 	hmm_mock_chunk_link_free(mdev, chunk);
+	ret = 1;
 
 	pr_info("%s: added %lu MiB of device memory (%u chunks)\n", mdev->name,
 		HMM_MOCK_CHUNK_SIZE >> 20, mdev->mem.nchunks);

@@ -46,13 +46,6 @@
  *   hmm_range_fault() to the install, written by its EXCLUSIVE, whose own
  *   invalidations leave the notifier sequence alone. Taken before
  *   mmap_lock.
- * - mm->mmap_lock (read): held by range migrations, EXCLUSIVE and
- *   hmm_range_fault(); the kernel holds it around invalidations and CPU
- *   faults (migrate_to_ram).
- * - hmm_mock_longterm_pin_lock (rw_semaphore, one for all devices, in
- *   evict.c): read across EXCLUSIVE's long-term pin (before 6.15), inside
- *   mmap_lock; written by each eviction window, around its page locks, so
- *   eviction never takes a page the pin's migration has just moved out.
  * - mdev->mem.chunks_lock (mutex): adding and removing chunks. Never
  *   inside mmap_lock: memremap_pages() under it takes the memory hotplug
  *   locks, and memory offlining holds those while it waits for KSM's
@@ -60,6 +53,13 @@
  *   7.3-debug). A migration that runs short of device memory drops
  *   mmap_lock to grow the device. memremap_pages() allocates under it,
  *   so reclaim may run inside it.
+ * - mm->mmap_lock (read): held by range migrations, EXCLUSIVE and
+ *   hmm_range_fault(); the kernel holds it around invalidations and CPU
+ *   faults (migrate_to_ram).
+ * - hmm_mock_longterm_pin_lock (rw_semaphore, one for all devices, in
+ *   evict.c): read across EXCLUSIVE's long-term pin (before 6.15), inside
+ *   mmap_lock; written by each eviction window, around its page locks, so
+ *   eviction never takes a page the pin's migration has just moved out.
  * - mirror->lock (mutex): the device page table. Taken by the
  *   invalidation callback, which reclaim can call: nothing may allocate
  *   with reclaim (GFP_KERNEL) while holding it, hence GFP_ATOMIC for the

@@ -39,6 +39,8 @@ struct hmm_mock_migrate_batch {
 	bool short_small;	/* the window ran out of free device pages */
 	bool short_large;	/* ... of free runs, for a THP */
 	bool at_cap;		/* growing failed: take what is free */
+	bool again;		/* the window runs again after a growth */
+	bool fail_first;	/* HMM_DMIRROR_FLAG_FAIL_ALLOC hit the window */
 };
 
 /* migrate_vma flags for moving system pages to @mdev. */
@@ -245,7 +247,9 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 		args->dst[i] = 0;
 	if (!hmm_mock_window_has(args, MIGRATE_PFN_MIGRATE))
 		return;
-	fail = hmm_mock_fail_alloc(mirror);
+	/* An injected failure holds for every run of the window. */
+	fail = b->again ? b->fail_first : hmm_mock_fail_alloc(mirror);
+	b->fail_first = fail;
 
 	for (i = 0; i < args->npages; i += nr) {
 		nr = 1;
@@ -316,20 +320,54 @@ static const struct hmm_mock_direction hmm_mock_to_system = {
  * checks [@addr, @end) again, which may have changed meanwhile. At the
  * cap, the batch takes what is free from then on.
  *
- * Return: 0 with mmap_lock held again, or -errno (also with it held).
+ * Return: 1 when the device grew, 0 when it did not, or -errno; mmap_lock
+ * is held again in every case.
  */
 static int hmm_mock_grow_unlocked(struct hmm_mock_mirror *mirror, struct hmm_mock_migrate_batch *b,
 				  unsigned long addr, unsigned long end)
 {
 	struct mm_struct *mm = mirror->mm;
+	int grew, ret;
 
 	mmap_read_unlock(mm);
-	if (hmm_mock_devmem_grow(mirror->mdev, b->short_large && !b->short_small))
+	lockdep_assert_not_held(&mm->mmap_lock);
+	grew = hmm_mock_devmem_grow(mirror->mdev, b->short_large && !b->short_small);
+	if (grew < 0) {
 		b->at_cap = true;
+		grew = 0;
+	}
 	mmap_read_lock(mm);
 	if (fatal_signal_pending(current))
 		return -EINTR;
-	return hmm_mock_check_vmas(mm, addr, end);
+	ret = hmm_mock_check_vmas(mm, addr, end);
+	return ret ?: grew;
+}
+
+/*
+ * Whether the window at @addr runs again: after the device grew, or once
+ * without (memory freed meanwhile; just at the cap, where THPs move as
+ * single pages), never more, since pages that cannot migrate at all
+ * (shared, pinned) come back to the free list every time. Returns 1 to
+ * run it again, 0 to go on, or -errno.
+ */
+static int hmm_mock_window_again(struct hmm_mock_mirror *mirror, struct hmm_mock_migrate_batch *b,
+				 unsigned long addr, unsigned long end, bool *retried)
+{
+	int grew = 0;
+
+	if (!b->short_small && !b->short_large)
+		return 0;
+	if (!b->at_cap) {
+		grew = hmm_mock_grow_unlocked(mirror, b, addr, end);
+		if (grew < 0)
+			return grew;
+	}
+	if (grew)
+		return 1;
+	if (*retried)
+		return 0;
+	*retried = true;
+	return 1;
 }
 
 /*
@@ -348,9 +386,11 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 	struct hmm_mock_device *mdev = mirror->mdev;
 	struct vm_area_struct *vma;
 	unsigned long addr, next, n;
+	bool retried = false;
 	int ret = 0;
 
 	b->at_cap = false;
+	b->again = false;
 	for (addr = start; addr < end; addr = next) {
 		struct migrate_vma args = {
 			.src = b->src,
@@ -376,13 +416,15 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 		if (moved)
 			*moved += n;
 		migrate_vma_finalize(&args);
-		if ((b->short_small || b->short_large) && !b->at_cap) {
-			ret = hmm_mock_grow_unlocked(mirror, b, addr, end);
-			if (ret)
-				break;
-			if (!b->at_cap)
-				next = addr;	/* the same window again */
-		}
+		ret = hmm_mock_window_again(mirror, b, addr, end, &retried);
+		if (ret < 0)
+			break;
+		b->again = ret;
+		if (b->again)
+			next = addr;
+		else
+			retried = false;
+		ret = 0;
 		cond_resched();
 	}
 	return ret;
@@ -429,7 +471,8 @@ static int hmm_mock_migrate(struct hmm_mock_mirror *mirror, unsigned long start,
  * page of the range that is on the device. Caller holds no mm lock.
  *
  * Return: 0, -EINVAL when part of the range is not a mapping migration
- * accepts (nothing moved then), -EINTR on a fatal signal, or -errno.
+ * accepts (nothing moved then, unless the mappings changed while the
+ * device grew), -EINTR on a fatal signal, or -errno.
  */
 int hmm_mock_migrate_to_device(struct hmm_mock_mirror *mirror, unsigned long start,
 			       unsigned long end)
