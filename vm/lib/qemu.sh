@@ -63,6 +63,15 @@ vm_hardware() {
 		VM_APPEND="movablecore=${movable}M memmap=128M\$$(( ${VM_MEM%G} * 1024 - 128 ))M"
 }
 
+# vm_died_early CONSOLE REACHED: the kernel in CONSOLE died before user
+# space (no line matching REACHED, a report line) and prints that report.
+# Seen on Debian's stock 6.12 under TCG: an int3 Oops in sched_clock_cpu()
+# while a static key is patched, before any hmm-mock code runs; vm/run and
+# vm/kselftest boot once more then.
+vm_died_early() {
+	! grep -qE "$2" "$1" && grep -m1 -E 'Oops|BUG:|Kernel panic|WARNING:' "$1"
+}
+
 VM_CMDLINE_BASE="console=ttyS0,115200 printk.devkmsg=on panic=-1 rdinit=/init"
 
 # KVM on some hosts is a nested hypervisor that hangs ordinary guests: trust
