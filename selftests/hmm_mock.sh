@@ -37,7 +37,8 @@ run_programs() {
 		while IFS= read -r line; do
 			printf '%s\n' "$line"
 			case $line in
-			"ok "* | "not ok "* | 1..* | "# Totals:"* | "#  RUN "*)
+			"ok "* | "not ok "* | 1..* | "# Totals:"* | "#  RUN "* | \
+			"# "*": Test terminated by timeout")
 				echo "hmm-mock-tap: $name: $line" >/dev/kmsg ;;
 			esac
 		done
