@@ -6,11 +6,49 @@
  * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
  * device-coherent memory.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "kselftest_harness.h"
 #include "hmm_mock_test.h"
 #include "hmm_mock_mem.h"
+
+struct device_access {
+	int fd;
+	void *p;
+	char *buf;
+	unsigned long npages;
+	int ret;
+};
+
+static void *device_write(void *arg)
+{
+	struct device_access *a = arg;
+
+	a->ret = hmm_mock_cmd(a->fd, HMM_DMIRROR_WRITE, a->p, a->buf, a->npages, NULL);
+	return NULL;
+}
+
+/*
+ * True once a device access sleeps on HMM_MOCK_INJECT's settle_delay_ms,
+ * after hmm_range_fault() and before its sequence check: the device's
+ * settle_sleeps went past @before. Gives up after 5 s.
+ */
+static bool device_access_settling(int fd, unsigned long long before)
+{
+	double deadline = hmm_mock_now() + 5;
+	struct hmm_mock_stats st;
+
+	while (hmm_mock_now() < deadline) {
+		if (ioctl(fd, HMM_MOCK_STATS, &st))
+			return false;
+		if (st.settle_sleeps > before)
+			return true;
+		sched_yield();
+	}
+	return false;
+}
 
 TEST_F(mem, device_read_returns_cpu_data_with_one_fault)
 {
@@ -73,6 +111,32 @@ TEST_F(mem, device_write_to_read_only_mapping_is_eperm_and_changes_nothing)
 	/* Reading is still allowed. */
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, buf, n, NULL));
 	EXPECT_EQ(-1, hmm_mock_check(buf, len, 5));
+}
+
+/*
+ * mprotect() makes the range read-only after the device's hmm_range_fault()
+ * found it writable, before the device took its lock: the sequence check
+ * under that lock sees the invalidation, the access looks again and fails.
+ * The device never writes what the CPU may no longer write.
+ */
+TEST_F(mem, device_write_racing_with_mprotect_never_writes_a_read_only_page)
+{
+	struct device_access w;
+	struct hmm_mock_stats st;
+	pthread_t writer;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(4, 5);
+	hmm_mock_fill(buf, len, 9);
+	st = hmm_mock_stats(self->fd);
+	INJECT_OR_SKIP(self->fd, .settle_delay_ms = 1000);
+	w = (struct device_access){ .fd = self->fd, .p = p, .buf = buf, .npages = n };
+	ASSERT_EQ(0, pthread_create(&writer, NULL, device_write, &w));
+	ASSERT_TRUE(device_access_settling(self->fd, st.settle_sleeps));
+	ASSERT_EQ(0, mprotect(p, len, PROT_READ));
+	ASSERT_EQ(0, pthread_join(writer, NULL));
+	EXPECT_EQ(-EPERM, w.ret);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 5));
 }
 
 TEST_F(mem, device_read_of_inaccessible_mapping_is_efault)

@@ -79,7 +79,17 @@ static bool is_stats(unsigned long op)
 {
 	return _IOC_DIR(op) == _IOC_READ && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE && !_IOC_NR(op) &&
 	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_stats) ||
+		_IOC_SIZE(op) == offsetof(struct hmm_mock_stats, settle_sleeps) ||
 		_IOC_SIZE(op) == offsetof(struct hmm_mock_stats, large_folio_pages));
+}
+
+/* HMM_MOCK_INJECT, also as callers that know only its first four knobs. */
+static bool is_inject(unsigned long op)
+{
+	return _IOC_DIR(op) == _IOC_WRITE && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE &&
+	       _IOC_NR(op) == _IOC_NR(HMM_MOCK_INJECT) &&
+	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_inject) ||
+		_IOC_SIZE(op) == offsetof(struct hmm_mock_inject, settle_delay_ms));
 }
 
 static bool is_range_op(unsigned long op)
@@ -269,9 +279,9 @@ static int predict_own(struct fuzz *f, const struct call *c)
 
 	if (c->op == HMM_MOCK_CHECK_FREE)
 		return c->arg == ARG_OK ? 0 : -EFAULT;
-	if (c->op == HMM_MOCK_INJECT && geteuid())
+	if (is_inject(c->op) && geteuid())
 		return -EPERM;	/* CAP_SYS_ADMIN, checked first */
-	if (c->op != HMM_MOCK_PAGE_INFO && c->op != HMM_MOCK_INJECT)
+	if (c->op != HMM_MOCK_PAGE_INFO && !is_inject(c->op))
 		return -ENOTTY;
 	if (c->arg == ARG_EDGE)
 		return UNSURE;
@@ -282,9 +292,15 @@ static int predict_own(struct fuzz *f, const struct call *c)
 	if (c->op == HMM_MOCK_PAGE_INFO)	/* entry_size and pad in cpages */
 		return a->cpages >> 32 || (uint32_t)a->cpages < 32 ||
 		       (uint32_t)a->cpages > f->page ? -EINVAL : UNSURE;
-	/* INJECT: fault_delay_ms, hold_lock_ms in addr; fail_copies, revoke_delay_ms in ptr */
+	/*
+	 * INJECT: fault_delay_ms, hold_lock_ms in addr; fail_copies,
+	 * revoke_delay_ms in ptr; settle_delay_ms, when the size has it, in
+	 * npages' low half.
+	 */
 	return (uint32_t)a->addr > HMM_MOCK_INJECT_MAX_MS || a->addr >> 32 > HMM_MOCK_INJECT_MAX_MS ||
-	       (uint32_t)a->ptr > INT32_MAX || a->ptr >> 32 > HMM_MOCK_INJECT_MAX_MS ? -EINVAL : 0;
+	       (uint32_t)a->ptr > INT32_MAX || a->ptr >> 32 > HMM_MOCK_INJECT_MAX_MS ||
+	       (_IOC_SIZE(c->op) == sizeof(struct hmm_mock_inject) &&
+		(uint32_t)a->npages > HMM_MOCK_INJECT_MAX_MS) ? -EINVAL : 0;
 }
 
 /*
@@ -452,7 +468,7 @@ static const char *run_call(struct fuzz *f, const struct call *c, int want, int 
 	*ret = ioctl(f->fd, c->op, arg_ptr(f, c, u)) ? -errno : 0;
 	__atomic_store_n(&f->busy_since, 0, __ATOMIC_RELEASE);
 	/* A fault injection that took must not slow or fail what follows. */
-	if (c->op == HMM_MOCK_INJECT && !*ret)
+	if (is_inject(c->op) && !*ret)
 		hmm_mock_inject(f->fd, HMM_MOCK_KNOBS(0));
 	return judge(f, c, want, alt, *ret, u, before);
 }

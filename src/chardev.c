@@ -294,6 +294,8 @@ static int hmm_mock_cmd_run(struct hmm_mock_mirror *mirror, unsigned int op,
 
 /* Size of struct hmm_mock_stats before the large-folio counters. */
 #define HMM_MOCK_STATS_SIZE_V1	offsetof(struct hmm_mock_stats, large_folio_pages)
+/* ... and as it was before settle_sleeps. */
+#define HMM_MOCK_STATS_SIZE_V2	offsetof(struct hmm_mock_stats, settle_sleeps)
 
 /*
  * HMM_MOCK_STATS: the structure only grows at its end, so a caller built
@@ -304,7 +306,19 @@ static bool hmm_mock_is_stats_op(unsigned int op)
 	return _IOC_DIR(op) == _IOC_READ && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE &&
 	       _IOC_NR(op) == _IOC_NR(HMM_MOCK_STATS) &&
 	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_stats) ||
+		_IOC_SIZE(op) == HMM_MOCK_STATS_SIZE_V2 ||
 		_IOC_SIZE(op) == HMM_MOCK_STATS_SIZE_V1);
+}
+
+/* Size of struct hmm_mock_inject before settle_delay_ms. */
+#define HMM_MOCK_INJECT_SIZE_V1	offsetof(struct hmm_mock_inject, settle_delay_ms)
+
+static bool hmm_mock_is_inject_op(unsigned int op)
+{
+	return _IOC_DIR(op) == _IOC_WRITE && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE &&
+	       _IOC_NR(op) == _IOC_NR(HMM_MOCK_INJECT) &&
+	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_inject) ||
+		_IOC_SIZE(op) == HMM_MOCK_INJECT_SIZE_V1);
 }
 
 static long hmm_mock_ioctl_stats(struct hmm_mock_mirror *mirror, void __user *uarg,
@@ -346,18 +360,20 @@ static long hmm_mock_ioctl_page_info(struct hmm_mock_mirror *mirror, void __user
 	return copy_to_user(uarg, &cmd, sizeof(cmd)) ? -EFAULT : 0;
 }
 
-static long hmm_mock_ioctl_inject(struct hmm_mock_mirror *mirror, void __user *uarg)
+static long hmm_mock_ioctl_inject(struct hmm_mock_mirror *mirror, void __user *uarg,
+				  size_t size)
 {
-	struct hmm_mock_inject knobs;
+	struct hmm_mock_inject knobs = {};
 
 	/* It slows or fails every process's faults on the device. */
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (copy_from_user(&knobs, uarg, sizeof(knobs)))
+	if (copy_from_user(&knobs, uarg, size))
 		return -EFAULT;
 	if (knobs.fault_delay_ms > HMM_MOCK_INJECT_MAX_MS ||
 	    knobs.hold_lock_ms > HMM_MOCK_INJECT_MAX_MS || knobs.fail_copies > INT_MAX ||
-	    knobs.revoke_delay_ms > HMM_MOCK_INJECT_MAX_MS)
+	    knobs.revoke_delay_ms > HMM_MOCK_INJECT_MAX_MS ||
+	    knobs.settle_delay_ms > HMM_MOCK_INJECT_MAX_MS)
 		return -EINVAL;
 	hmm_mock_cmd_inject(mirror->mdev, &knobs);
 	return 0;
@@ -399,13 +415,13 @@ static long hmm_mock_ioctl(struct file *file, unsigned int op, unsigned long arg
 		break;
 	case HMM_MOCK_PAGE_INFO:
 		return hmm_mock_ioctl_page_info(mirror, uarg);
-	case HMM_MOCK_INJECT:
-		return hmm_mock_ioctl_inject(mirror, uarg);
 	case HMM_MOCK_CHECK_FREE:
 		return hmm_mock_ioctl_check_free(mirror, uarg);
 	default:
 		if (hmm_mock_is_stats_op(op))
 			return hmm_mock_ioctl_stats(mirror, uarg, _IOC_SIZE(op));
+		if (hmm_mock_is_inject_op(op))
+			return hmm_mock_ioctl_inject(mirror, uarg, _IOC_SIZE(op));
 		return -ENOTTY;
 	}
 

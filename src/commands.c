@@ -395,4 +395,5 @@ void hmm_mock_cmd_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *sta
 {
 	hmm_mock_devmem_stats(mdev, stats);
 	hmm_mock_migrate_stats(mdev, stats);
+	stats->settle_sleeps = atomic_long_read(&mdev->inject.settle_sleeps);
 }

@@ -27,6 +27,9 @@
  *		(HMM_DMIRROR_FLAG_FAIL_ALLOC, to_ram.c)
  * @revoke_delay_ms: the next invalidation of one exclusive page sleeps
  *		this long first (mirror.c)
+ * @settle_delay_ms: the next device fault sleeps this long between
+ *		hmm_range_fault() and its sequence check (mirror.c)
+ * @settle_sleeps: how many did (HMM_MOCK_STATS), never reset
  *
  * Read without locks: each user reads a knob once. All zero when unused,
  * so the paths that read them cost one load.
@@ -37,6 +40,8 @@ struct hmm_mock_inject_state {
 	atomic_t fail_copies;
 	atomic_t fault_no_thp;
 	atomic_t revoke_delay_ms;
+	atomic_t settle_delay_ms;
+	atomic_long_t settle_sleeps;
 };
 
 /**

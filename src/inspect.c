@@ -154,6 +154,7 @@ void hmm_mock_cmd_inject(struct hmm_mock_device *mdev, const struct hmm_mock_inj
 	atomic_set(&in->hold_lock_ms, knobs->hold_lock_ms);
 	atomic_set(&in->fail_copies, knobs->fail_copies);
 	atomic_set(&in->revoke_delay_ms, knobs->revoke_delay_ms);
+	atomic_set(&in->settle_delay_ms, knobs->settle_delay_ms);
 }
 
 /**

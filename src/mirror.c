@@ -285,6 +285,28 @@ static int hmm_mock_range_fault_once(struct hmm_mock_mirror *mirror, struct hmm_
  * invalidation, then returns 0 with mirror->lock held so that the caller
  * can use the result. The caller holds mirror->fault_lock for reading.
  */
+/*
+ * Race widening for reproducers (HMM_MOCK_INJECT's settle_delay_ms): the
+ * next device fault sleeps after hmm_range_fault(), holding no mm lock,
+ * so that an invalidation can run before its sequence check. Returns the
+ * jiffies it slept for, which the fault's own time limit does not count;
+ * one load when unused.
+ */
+static unsigned long hmm_mock_mirror_settle_delay(struct hmm_mock_mirror *mirror)
+{
+	struct hmm_mock_inject_state *in = &mirror->mdev->inject;
+	unsigned long t;
+
+	if (likely(!atomic_read(&in->settle_delay_ms)))
+		return 0;
+	t = msecs_to_jiffies(atomic_xchg(&in->settle_delay_ms, 0));
+	if (!t)
+		return 0;
+	atomic_long_inc(&in->settle_sleeps);
+	schedule_timeout_killable(t);
+	return t;
+}
+
 static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hmm_range *range,
 				       enum hmm_mock_fault_mode mode)
 {
@@ -303,6 +325,7 @@ static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hm
 		if (ret)
 			return ret;
 
+		timeout += hmm_mock_mirror_settle_delay(mirror);
 		mutex_lock(&mirror->lock);
 		if (!mmu_interval_read_retry(range->notifier, range->notifier_seq))
 			return 0;

@@ -109,6 +109,8 @@ enum {
  * @large_free:	PMD-aligned runs of free pages kept for large folios (their
  *		pages are counted in @pages_free too)
  * @folio_splits: large device folios the kernel split while in use
+ * @settle_sleeps: device accesses that slept on HMM_MOCK_INJECT's
+ *		settle_delay_ms (counted as the sleep begins)
  *
  * Counts are for the whole device, across all open files. At any quiet
  * moment @pages_free + @pages_in_use == @pages_total.
@@ -125,6 +127,7 @@ struct hmm_mock_stats {
 	__u64 large_allocs;
 	__u64 large_free;
 	__u64 folio_splits;
+	__u64 settle_sleeps;
 };
 
 /*
@@ -223,6 +226,15 @@ struct hmm_mock_page_info_cmd {
  *		of the process that opened the file sleeps, never a kernel
  *		thread
  * @pad:	@revoke_delay_ms's former name, when it had to be 0
+ * @settle_delay_ms: the next command of a file of the device that walks
+ *		the CPU page table with hmm_range_fault() (HMM_DMIRROR_READ,
+ *		WRITE, SNAPSHOT, HMM_MOCK_PAGE_INFO, ...) sleeps this long
+ *		after the walk, before the driver lock under which it checks
+ *		that no invalidation ran meanwhile (same limit), then the
+ *		knob is 0 again; it holds no mm lock while it
+ *		sleeps, and HMM_MOCK_STATS' settle_sleeps counts the sleep
+ *		when it begins. Callers that know only the first four knobs
+ *		(16 bytes) still work: this one is then 0
  *
  * Every knob is zero after load and after the device's last file closes.
  * HMM_MOCK_INJECT sets all of them at once, or, for a value out of range,
@@ -236,6 +248,7 @@ struct hmm_mock_inject {
 		__u32 revoke_delay_ms;
 		__u32 pad;
 	};
+	__u32 settle_delay_ms;
 };
 
 #define HMM_MOCK_INJECT_MAX_MS		1000
