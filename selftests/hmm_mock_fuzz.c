@@ -445,7 +445,7 @@ TEST_F_TIMEOUT(fuzz, other_process_gets_eperm_for_every_call, TIMEOUT)
 
 /*
  * Every ioctl number of types 'H' and hmm-mock's with numbers 0..0x10 and
- * sizes 0..64 (and HMM_MOCK_STATS's and the largest), each direction, with
+ * sizes 0..64 (and HMM_MOCK_STATS's, its earlier one and the largest), each direction, with
  * a readable argument and with NULL: only the ABI's numbers do anything.
  */
 TEST_F_TIMEOUT(fuzz, ioctl_numbers_outside_the_abi_are_rejected, TIMEOUT)
@@ -456,12 +456,16 @@ TEST_F_TIMEOUT(fuzz, ioctl_numbers_outside_the_abi_are_rejected, TIMEOUT)
 	unsigned char why;
 
 	SKIP_IF_SETUP_SKIPPED();
-	/* One loop over dir, type, nr, size (65: the stats' size, 66: the largest), NULL arg. */
-	for (i = 0; i < 4 * 2 * 17 * 67 * 2; i++) {
-		unsigned int dir = i / (2 * 17 * 67 * 2), type = i / (17 * 67 * 2) % 2;
-		unsigned int nr = i / (67 * 2) % 17, size = i / 2 % 67, null = i % 2;
+	/*
+	 * One loop over dir, type, nr, size (65: the stats' size, 66: the
+	 * largest, 67: the stats' size before settle_sleeps), NULL arg.
+	 */
+	for (i = 0; i < 4 * 2 * 17 * 68 * 2; i++) {
+		unsigned int dir = i / (2 * 17 * 68 * 2), type = i / (17 * 68 * 2) % 2;
+		unsigned int nr = i / (68 * 2) % 17, size = i / 2 % 68, null = i % 2;
 		unsigned int sz = size == 65 ? sizeof(struct hmm_mock_stats) :
-				  size == 66 ? 0x3fff : size;
+				  size == 66 ? 0x3fff :
+				  size == 67 ? offsetof(struct hmm_mock_stats, settle_sleeps) : size;
 		struct call c = { .op = _IOC(dir, types[type], nr, sz),
 				  .arg = null ? ARG_NULL : ARG_OK,
 				  .cmd = { (uintptr_t)f->canary, (uintptr_t)f->buf, 0, 0, 0 } };

@@ -114,21 +114,21 @@ static unsigned long gen_op(uint64_t *r)
 	static const unsigned long own[] = {
 		HMM_MOCK_STATS, HMM_MOCK_CHECK_FREE, HMM_MOCK_PAGE_INFO, HMM_MOCK_INJECT,
 	};
-	unsigned int i, x = chaos_below(r, 100), sizes[] = { 0, 8, 39, 40, 41, 56, 88, 0x3fff };
+	unsigned int i, x = chaos_below(r, 100), sizes[] = { 0, 8, 39, 40, 41, 56, 88, 96, 0x3fff };
 
 	for (i = 0; i < CHAOS_NR_DMIRROR_OPS; x -= weight[i++])
 		if (x < weight[i])
 			return chaos_dmirror_ops[i];
 	if (x < 5)
 		return x < 4 ? own[x] : _IOC(chaos_below(r, 4), HMM_MOCK_IOC_TYPE, 0,
-					     sizes[chaos_below(r, 8)]);
+					     sizes[chaos_below(r, 9)]);
 	if (x < 10)
 		return chaos_dmirror_ops[chaos_below(r, CHAOS_NR_DMIRROR_OPS)] ^
 		       (1UL << chaos_below(r, 32));
 	if (x < 13)
 		return (uint32_t)chaos_next(r);
 	return _IOC(chaos_below(r, 4), chaos_below(r, 2) ? 'H' : HMM_MOCK_IOC_TYPE,
-		    chaos_below(r, 0x20), chaos_below(r, 2) ? sizes[chaos_below(r, 8)] :
+		    chaos_below(r, 0x20), chaos_below(r, 2) ? sizes[chaos_below(r, 9)] :
 		    chaos_below(r, 65));
 }
 

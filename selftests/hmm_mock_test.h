@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,10 +214,21 @@ static inline char *hmm_mock_proc_stat(const char *path, char *buf, size_t size)
 	return s && s[1] == ' ' ? s + 2 : NULL;
 }
 
-/* Sets every fault injection knob of the device; returns 0 or -errno. */
+/* HMM_MOCK_INJECT as modules before settle_delay_ms know it. */
+#define HMM_MOCK_INJECT_V1	_IOW(HMM_MOCK_IOC_TYPE, 0x02,				\
+				     char[offsetof(struct hmm_mock_inject, settle_delay_ms)])
+
+/*
+ * Sets every fault injection knob of the device; returns 0 or -errno. A
+ * module older than the tests gets the knobs it knows when the others are 0.
+ */
 static inline int hmm_mock_inject(int fd, const struct hmm_mock_inject *knobs)
 {
-	return ioctl(fd, HMM_MOCK_INJECT, knobs) ? -errno : 0;
+	if (!ioctl(fd, HMM_MOCK_INJECT, knobs))
+		return 0;
+	if (errno == ENOTTY && !knobs->settle_delay_ms)
+		return ioctl(fd, HMM_MOCK_INJECT_V1, knobs) ? -errno : 0;
+	return -errno;
 }
 
 /* The knobs named, the others 0: HMM_MOCK_KNOBS(.fail_copies = 1). */

@@ -12,6 +12,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 
 #include "devmem.h"
@@ -27,9 +28,11 @@
  *		(HMM_DMIRROR_FLAG_FAIL_ALLOC, to_ram.c)
  * @revoke_delay_ms: the next invalidation of one exclusive page sleeps
  *		this long first (mirror.c)
- * @settle_delay_ms: the next device fault sleeps this long between
- *		hmm_range_fault() and its sequence check (mirror.c)
+ * @settle_delay_ms: the next device access that walks the CPU page table
+ *		sleeps at most this long between hmm_range_fault() and its
+ *		sequence check, until an invalidation (mirror.c)
  * @settle_sleeps: how many did (HMM_MOCK_STATS), never reset
+ * @settle_wait: where such an access sleeps; invalidations wake it
  *
  * Read without locks: each user reads a knob once. All zero when unused,
  * so the paths that read them cost one load.
@@ -42,6 +45,7 @@ struct hmm_mock_inject_state {
 	atomic_t revoke_delay_ms;
 	atomic_t settle_delay_ms;
 	atomic_long_t settle_sleeps;
+	wait_queue_head_t settle_wait;
 };
 
 /**

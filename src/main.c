@@ -154,6 +154,7 @@ static int hmm_mock_device_create(unsigned int id)
 	snprintf(mdev->name, sizeof(mdev->name), "hmm_dmirror%u", id);
 	hmm_mock_devmem_init(mdev);
 	mutex_init(&mdev->open_lock);
+	init_waitqueue_head(&mdev->inject.settle_wait);
 	INIT_DELAYED_WORK(&mdev->evict_work, hmm_mock_evict_retry);
 	mdev->misc.minor = MISC_DYNAMIC_MINOR;
 	mdev->misc.name = mdev->name;

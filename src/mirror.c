@@ -99,6 +99,12 @@ static bool hmm_mock_mirror_invalidate_cb(struct mmu_interval_notifier *mni,
 		xa_erase(&mirror->pt, index);
 
 	mutex_unlock(&mirror->lock);
+	/*
+	 * An access held by settle_delay_ms goes on at once. No barrier: a
+	 * wake-up missed here only lets that sleep run to its time limit.
+	 */
+	if (unlikely(waitqueue_active(&mirror->mdev->inject.settle_wait)))
+		wake_up(&mirror->mdev->inject.settle_wait);
 	return true;
 }
 
@@ -281,21 +287,19 @@ static int hmm_mock_range_fault_once(struct hmm_mock_mirror *mirror, struct hmm_
 }
 
 /*
- * Runs hmm_range_fault() on @range until it completes without a racing
- * invalidation, then returns 0 with mirror->lock held so that the caller
- * can use the result. The caller holds mirror->fault_lock for reading.
- */
-/*
  * Race widening for reproducers (HMM_MOCK_INJECT's settle_delay_ms): the
- * next device fault sleeps after hmm_range_fault(), holding no mm lock,
- * so that an invalidation can run before its sequence check. Returns the
- * jiffies it slept for, which the fault's own time limit does not count;
+ * next device access sleeps after hmm_range_fault(), holding no mm lock,
+ * until an invalidation moves @range's sequence or the knob's time is up,
+ * so that a test can invalidate before the sequence check. Returns the
+ * jiffies it slept, which the access's own time limit does not count;
  * one load when unused.
  */
-static unsigned long hmm_mock_mirror_settle_delay(struct hmm_mock_mirror *mirror)
+static unsigned long hmm_mock_mirror_settle_delay(struct hmm_mock_mirror *mirror,
+						  struct hmm_range *range)
 {
 	struct hmm_mock_inject_state *in = &mirror->mdev->inject;
 	unsigned long t;
+	long left;
 
 	if (likely(!atomic_read(&in->settle_delay_ms)))
 		return 0;
@@ -303,10 +307,17 @@ static unsigned long hmm_mock_mirror_settle_delay(struct hmm_mock_mirror *mirror
 	if (!t)
 		return 0;
 	atomic_long_inc(&in->settle_sleeps);
-	schedule_timeout_killable(t);
-	return t;
+	left = wait_event_killable_timeout(in->settle_wait,
+					   mmu_interval_check_retry(range->notifier,
+								    range->notifier_seq), t);
+	return left > 0 ? t - left : t;
 }
 
+/*
+ * Runs hmm_range_fault() on @range until it completes without a racing
+ * invalidation, then returns 0 with mirror->lock held so that the caller
+ * can use the result. The caller holds mirror->fault_lock for reading.
+ */
 static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hmm_range *range,
 				       enum hmm_mock_fault_mode mode)
 {
@@ -325,7 +336,7 @@ static int hmm_mock_range_fault_locked(struct hmm_mock_mirror *mirror, struct hm
 		if (ret)
 			return ret;
 
-		timeout += hmm_mock_mirror_settle_delay(mirror);
+		timeout += hmm_mock_mirror_settle_delay(mirror, range);
 		mutex_lock(&mirror->lock);
 		if (!mmu_interval_read_retry(range->notifier, range->notifier_seq))
 			return 0;

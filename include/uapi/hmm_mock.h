@@ -228,13 +228,16 @@ struct hmm_mock_page_info_cmd {
  * @pad:	@revoke_delay_ms's former name, when it had to be 0
  * @settle_delay_ms: the next command of a file of the device that walks
  *		the CPU page table with hmm_range_fault() (HMM_DMIRROR_READ,
- *		WRITE, SNAPSHOT, HMM_MOCK_PAGE_INFO, ...) sleeps this long
- *		after the walk, before the driver lock under which it checks
- *		that no invalidation ran meanwhile (same limit), then the
- *		knob is 0 again; it holds no mm lock while it
- *		sleeps, and HMM_MOCK_STATS' settle_sleeps counts the sleep
- *		when it begins. Callers that know only the first four knobs
- *		(16 bytes) still work: this one is then 0
+ *		WRITE, READ_UNLOCKED, SNAPSHOT, the device mapping after
+ *		MIGRATE_TO_DEV, HMM_MOCK_PAGE_INFO; not EXCLUSIVE,
+ *		CHECK_EXCLUSIVE or MIGRATE_TO_SYS) sleeps after the walk,
+ *		before the driver lock under which it checks that no
+ *		invalidation ran meanwhile: until an invalidation of the
+ *		range, at most this long (same limit); then the knob is 0
+ *		again. It holds no mm lock while it sleeps, but an EXCLUSIVE
+ *		of the same file waits for it. HMM_MOCK_STATS' settle_sleeps
+ *		counts the sleep when it begins. Callers that know only the
+ *		first four knobs (16 bytes) still work: this one is then 0
  *
  * Every knob is zero after load and after the device's last file closes.
  * HMM_MOCK_INJECT sets all of them at once, or, for a value out of range,
