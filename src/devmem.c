@@ -353,7 +353,7 @@ static unsigned int hmm_mock_attach_backing(struct hmm_mock_device *mdev,
 }
 
 /*
- * Moves a free run to the small list when that is empty. Pages of a run
+ * Moves a free run to the small list; called when that is empty. Pages of a run
  * that was a large folio still carry its compound-page metadata; clear it
  * so that each page is a single free page again for pfn walkers
  * (migrate_device_range() at eviction) and for zone_device_page_init().
@@ -366,7 +366,7 @@ static void hmm_mock_break_free_run(struct hmm_mock_device *mdev)
 	struct dev_pagemap *pgmap;
 	unsigned long i;
 
-	if (mdev->mem.free_list || !head)
+	if (!head)
 		return;
 	mdev->mem.large_free_list = head->zone_device_data;
 	mdev->mem.large_free--;

@@ -347,21 +347,20 @@ static int hmm_mock_grow_unlocked(struct hmm_mock_mirror *mirror, struct hmm_moc
  * Whether the window at @addr runs again: after the device grew, or once
  * without (memory freed meanwhile; just at the cap, where THPs move as
  * single pages), never more, since pages that cannot migrate at all
- * (shared, pinned) come back to the free list every time. Returns 1 to
- * run it again, 0 to go on, or -errno.
+ * (shared, pinned) come back to the free list every time. Past the cap
+ * the fill already took what was free: no window runs again. Returns 1
+ * to run it again, 0 to go on, or -errno.
  */
 static int hmm_mock_window_again(struct hmm_mock_mirror *mirror, struct hmm_mock_migrate_batch *b,
 				 unsigned long addr, unsigned long end, bool *retried)
 {
-	int grew = 0;
+	int grew;
 
-	if (!b->short_small && !b->short_large)
+	if ((!b->short_small && !b->short_large) || b->at_cap)
 		return 0;
-	if (!b->at_cap) {
-		grew = hmm_mock_grow_unlocked(mirror, b, addr, end);
-		if (grew < 0)
-			return grew;
-	}
+	grew = hmm_mock_grow_unlocked(mirror, b, addr, end);
+	if (grew < 0)
+		return grew;
 	if (grew)
 		return 1;
 	if (*retried)

@@ -64,8 +64,9 @@ run_suite() {
 	"$HMM_MOCK_ROOT/vm/run" --kernel "$LANE" "${suite_args[@]}" "$@" --log-dir "$dir" \
 		--junit "$dir/junit.xml" >"$dir.log" 2>&1
 	lane_times+=("$name: suite run $((SECONDS - t0)) s")
-	# vm/run boots once more after a kernel death before user space.
-	if grep -q 'booting once more' "$dir.log"; then
+	# vm/run boots once more after a kernel death before user space,
+	# keeping the first boot's console.
+	if [ -f "$dir/console.first.log" ]; then
 		lane_times+=("$name: $(grep -m1 -o 'the kernel died before user space.*' "$dir.log")")
 	fi
 	if [ -f "$dir/verdict.txt" ]; then
