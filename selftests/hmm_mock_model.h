@@ -11,6 +11,7 @@
 #define _HMM_MOCK_MODEL_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define NDEV		4
 #define NR_RANGES	3
@@ -291,7 +292,7 @@ struct model {
 	char *map[NR_RANGES];		/* each range with a guard page on each side */
 	int fd[NDEV];
 	__u64 in_use0[NDEV];		/* device pages in use before the walk */
-	unsigned long ioctls, steps, ran[NR_OPS], retried;
+	unsigned long ioctls, steps, ran[NR_OPS], retried, resnapped;
 	int fail;			/* index of the failing step, or -1 */
 	const char *cat;		/* what kind of check failed */
 	char msg[768];
@@ -400,16 +401,49 @@ static int cmd(struct model *M, int dev, unsigned long op, const struct step *s,
 	return hmm_mock_cmd(M->fd[dev], op, ADDR(M, s->r, s->a), ptr, s->n, out);
 }
 
-/* SNAPSHOT of @n pages from page @a of range @r through device @f, checked. */
+/*
+ * Whether SNAPSHOT byte @b of page @i may show a system page the kernel is
+ * migrating (compaction, on another CPU): hmm_range_fault() without
+ * HMM_PFN_REQ_FAULT reports a migration entry as no page, and the model
+ * has no other explanation for that.
+ */
+static bool in_migration(struct model *M, int f, int r, int i, uint8_t b)
+{
+	struct mpage *p = PG(M, r, i);
+	unsigned int t;
+
+	if (b != HMM_DMIRROR_PROT_NONE || p->m < M_RO || p->xent != T_NO || !(p->st & ST_S))
+		return false;
+	for (t = ST_A; t <= ST_W; t <<= 1)
+		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
+			return false;
+	return true;
+}
+
+/*
+ * SNAPSHOT of @n pages from page @a of range @r through device @f, checked;
+ * taken again, up to SNAP_RETRIES times a millisecond apart, while it shows
+ * a page in migration.
+ */
+#define SNAP_RETRIES	20
 static int snapshot(struct model *M, int f, int r, int a, int n, const char *what)
 {
+	struct timespec ms = { .tv_nsec = 1000000 };
 	struct step s = { .r = r, .a = a, .n = n };
 	struct hmm_dmirror_cmd c;
-	int i, ret;
+	int i, ret, try = 0;
 
+again:
 	ret = cmd(M, f, HMM_DMIRROR_SNAPSHOT, &s, snap, &c);
 	if (want_ret(M, what, ret, 0))
 		return -1;
+	for (i = a; i < a + n && try < SNAP_RETRIES; i++)
+		if (in_migration(M, f, r, i, snap[i - a])) {
+			M->resnapped++;
+			try++;
+			nanosleep(&ms, NULL);
+			goto again;
+		}
 	if (c.cpages != (unsigned long)n)
 		return FAIL(M, "cpages", "%s: cpages %llu, want %d", what, c.cpages, n);
 	for (i = a; i < a + n; i++)
