@@ -9,9 +9,9 @@
  * that still fails the same way, replayed from a fresh state. Environment:
  * HMM_MOCK_MODEL_SEED (unset or 0: the clock; each variant adds its salt),
  * HMM_MOCK_MODEL_STEPS, and for bisecting HMM_MOCK_MODEL_SKIP="RELEASE,fork"
- * (operations run as no-ops) and HMM_MOCK_MODEL_SHRINK_SECS.
+ * (operations run as no-ops) and HMM_MOCK_MODEL_SHRINK_SECS. One variant
+ * walks while other CPUs compact memory (hmm_mock_compact_elsewhere()).
  */
-#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -113,48 +113,32 @@ static int op_write(struct model *M, const struct step *s)
 }
 
 /*
- * A page in another CPU's LRU batch carries a reference that CPU drops
- * only when it drains, and the migration skips it until then. The walk
- * stays on one CPU, whose batches migrate_vma_setup() drains; should a
- * page still be held, dropping the page cache (never anonymous pages)
- * drains every CPU's batches where drop_caches does (6.12 and 7.x, not 6.1).
- */
-static void stay_on_this_cpu(void)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(sched_getcpu(), &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
-
-static void drain_lru_batches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, "1", 1) != 1)
-			ksft_print_msg("drop_caches: %s\n", strerror(errno));
-		close(fd);
-	}
-}
-
-/*
- * Whether a page of @s that the model says moved to device @d for certain
- * is not there: the kernel skipped it for a reference it could not account
- * for, an LRU batch's (see stay_on_this_cpu()) or compaction's, which
- * migrates it meanwhile. A SNAPSHOT tells, wherever the copy-out stopped.
+ * Whether MIGRATE_TO_DEV to @d left a page of @s in system memory that the
+ * model has nowhere else: the kernel skipped it for a reference it could
+ * not account for, an LRU batch's (see hmm_mock_stay_on_this_cpu()) or
+ * that of compaction migrating it meanwhile. A SNAPSHOT tells, wherever
+ * the copy-out stopped: the page shows as a system page, or as no page
+ * while in migration. Anything else is for the check after the step.
  */
 static bool left_behind(struct model *M, const struct step *s, int d)
 {
 	int i;
+	unsigned int t;
 
 	if (cmd(M, d, HMM_DMIRROR_SNAPSHOT, s, snap, NULL))
 		return false;	/* the check after the step reports it */
-	for (i = s->a; i < s->a + s->n; i++)
-		if (PG(M, s->r, i)->st == ST_D(d) && PG(M, s->r, i)->xent == T_NO &&
-		    !snap_match(ST_D(d), d, PG(M, s->r, i)->m == M_RW, snap[i - s->a]))
+	for (i = s->a; i < s->a + s->n; i++) {
+		struct mpage *p = PG(M, s->r, i);
+		uint8_t b = snap[i - s->a];
+		bool explained = false;
+
+		if (p->xent != T_NO || (b & ~3))
+			continue;	/* exclusive, or some kind of device or zero page */
+		for (t = ST_A; t <= ST_W; t <<= 1)
+			explained |= (p->st & t) && snap_match(t, d, p->m == M_RW, b);
+		if (!explained)
 			return true;
+	}
 	return false;
 }
 
@@ -188,7 +172,7 @@ static int op_to_dev(struct model *M, const struct step *s)
 		struct timespec pause = { .tv_nsec = 1000000L << try };	/* 1 ms .. 0.5 s */
 
 		M->retried++;
-		drain_lru_batches();
+		hmm_mock_drain_lru_batches();
 		nanosleep(&pause, NULL);
 		memset(buf, 0xa5, s->n * psz);
 		ret = cmd(M, d, HMM_DMIRROR_MIGRATE_TO_DEV, s, buf, &c);
@@ -555,11 +539,13 @@ FIXTURE(model) {
 
 FIXTURE_VARIANT(model) {
 	int devs, salt;
+	bool compaction;	/* hmm_mock_compact_elsewhere() during the walk */
 };
 
 FIXTURE_VARIANT_ADD(model, private) { .devs = 0x3, .salt = 1 };
 FIXTURE_VARIANT_ADD(model, coherent) { .devs = 0xc, .salt = 2 };
 FIXTURE_VARIANT_ADD(model, mixed) { .devs = 0xf, .salt = 3 };
+FIXTURE_VARIANT_ADD(model, mixed_under_compaction) { .devs = 0xf, .salt = 4, .compaction = true };
 
 FIXTURE_SETUP(model)
 {
@@ -587,7 +573,8 @@ FIXTURE_TEARDOWN(model)
 {
 }
 
-static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, int salt)
+static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, int salt,
+		 bool compaction)
 {
 	unsigned long long base = strtoull(getenv("HMM_MOCK_MODEL_SEED") ?: "0", NULL, 0);
 	int n = atoi(getenv("HMM_MOCK_MODEL_STEPS") ?: "0") ?: DEFAULT_STEPS;
@@ -599,6 +586,7 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	static struct model M;
 	struct step *steps;
 	struct sysinfo si;
+	pid_t compactor;
 	double t0;
 
 	n = n < 1 ? 1 : n > INIT_ID ? INIT_ID : n;
@@ -608,16 +596,23 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	ASSERT_TRUE(buf && steps);
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
-	stay_on_this_cpu();
+	hmm_mock_stay_on_this_cpu();
+	compactor = compaction ? hmm_mock_compact_elsewhere() : 0;
+	if (compactor < 0)
+		SKIP(return, "no compaction: /proc/sys/vm/compact_memory: %s", strerror(-compactor));
+	/* Compaction migrates device-exclusive pages too (7.x): not modelled. */
+	if (compaction)
+		c.skip |= 1u << OP_EXCL | 1u << OP_CHECK_EXCL;
 	c.swap = !sysinfo(&si) && si.totalswap;
 	snprintf(line, sizeof(line), "%s", getenv("HMM_MOCK_MODEL_SKIP") ?: "");
 	for (tok = strtok(line, ","); tok; tok = strtok(NULL, ","))
 		for (i = 0; i < NR_OPS; i++)
 			c.skip |= !strcmp(tok, op_name[i]) << i;
 	generate(&c, steps, n, seed);
-	ksft_print_msg("seed %llu (HMM_MOCK_MODEL_SEED=%llu + %d), %d steps, devices %#x, exclusive %s, swap %s, skip %#x, ranges of %d/%d/%d pages\n",
+	ksft_print_msg("seed %llu (HMM_MOCK_MODEL_SEED=%llu + %d), %d steps, devices %#x, exclusive %s, swap %s, compaction %s, skip %#x, ranges of %d/%d/%d pages\n",
 		       seed, (unsigned long long)base, salt, n, c.devs, c.excl ? "yes" : "no",
-		       c.swap ? "on" : "off", c.skip, c.npages[0], c.npages[1], c.npages[2]);
+		       c.swap ? "on" : "off", compactor > 0 ? "on another CPU" : "off", c.skip,
+		       c.npages[0], c.npages[1], c.npages[2]);
 	c.deadline = (t0 = hmm_mock_now()) + WALK_SECS;
 	fail = replay(&M, &c, steps, n);
 	for (line[0] = 0, i = 0; i < NR_OPS; i++)
@@ -632,8 +627,10 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 			ksft_print_msg("dev%d had %llu pages in use before the walk, stuck since an earlier failure: failures on dev%d may follow from that one\n",
 				       i, M.in_use0[i], i);
 	fflush(stdout);	/* the 6.1 harness ends a passing test with _exit() */
-	if (fail < 0)
+	if (fail < 0) {
+		hmm_mock_stop(compactor);
 		return;
+	}
 	ksft_print_msg("FAILED at step %d of seed %llu (to rerun: HMM_MOCK_MODEL_SEED=%llu HMM_MOCK_MODEL_STEPS=%d):\n",
 		       fail, seed, (unsigned long long)base, n);
 	print_step(&steps[fail]);
@@ -648,6 +645,7 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	for (i = 0; i < n; i++)
 		print_step(&steps[i]);
 	ksft_print_msg("  -> %s check: %s\n", cat, msg);
+	hmm_mock_stop(compactor);
 	ASSERT_TRUE(false) TH_LOG("model check failed, seed %llu", seed);
 }
 
@@ -655,7 +653,7 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 TEST_F_TIMEOUT(model, random_walk, 150)
 {
 	SKIP_IF_SETUP_SKIPPED();
-	walk(_metadata, self, variant->salt);
+	walk(_metadata, self, variant->salt, variant->compaction);
 }
 
 TEST_HARNESS_MAIN

@@ -402,30 +402,31 @@ static int cmd(struct model *M, int dev, unsigned long op, const struct step *s,
 }
 
 /*
- * Whether SNAPSHOT byte @b of page @i may show a system page the kernel is
- * migrating (compaction, on another CPU): hmm_range_fault() without
- * HMM_PFN_REQ_FAULT reports a migration entry as no page, and the model
- * has no other explanation for that.
+ * How often to take a SNAPSHOT again whose byte @b of page @i may show a
+ * system page the kernel is migrating (compaction, on another CPU):
+ * hmm_range_fault() without HMM_PFN_REQ_FAULT reports a migration entry as
+ * no page. SNAP_RETRIES times when nothing else explains it, twice when
+ * the model also allows no page there (none, swap): a narrowing must not
+ * rest on a page caught in migration.
  */
-static bool in_migration(struct model *M, int f, int r, int i, uint8_t b)
+#define SNAP_RETRIES	20
+static int in_migration(struct model *M, int f, int r, int i, uint8_t b)
 {
 	struct mpage *p = PG(M, r, i);
 	unsigned int t;
 
 	if (b != HMM_DMIRROR_PROT_NONE || p->m < M_RO || p->xent != T_NO || !(p->st & ST_S))
-		return false;
+		return 0;
 	for (t = ST_A; t <= ST_W; t <<= 1)
 		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
-			return false;
-	return true;
+			return 2;
+	return SNAP_RETRIES;
 }
 
 /*
  * SNAPSHOT of @n pages from page @a of range @r through device @f, checked;
- * taken again, up to SNAP_RETRIES times a millisecond apart, while it shows
- * a page in migration.
+ * taken again a millisecond later while it may show a page in migration.
  */
-#define SNAP_RETRIES	20
 static int snapshot(struct model *M, int f, int r, int a, int n, const char *what)
 {
 	struct timespec ms = { .tv_nsec = 1000000 };
@@ -437,8 +438,8 @@ again:
 	ret = cmd(M, f, HMM_DMIRROR_SNAPSHOT, &s, snap, &c);
 	if (want_ret(M, what, ret, 0))
 		return -1;
-	for (i = a; i < a + n && try < SNAP_RETRIES; i++)
-		if (in_migration(M, f, r, i, snap[i - a])) {
+	for (i = a; i < a + n; i++)
+		if (try < in_migration(M, f, r, i, snap[i - a])) {
 			M->resnapped++;
 			try++;
 			nanosleep(&ms, NULL);

@@ -8,12 +8,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -398,6 +401,78 @@ static inline int hmm_mock_uffd_register(void *p, size_t len, __u64 mode)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * A page in another CPU's LRU batch carries a reference that CPU drops
+ * only when it drains, and a migration skips the page until then. A test
+ * that needs every page to move stays on one CPU, whose batches
+ * migrate_vma_setup() drains; should a page still be held,
+ * hmm_mock_drain_lru_batches() drops the page cache (never anonymous
+ * pages), which drains every CPU's batches (6.12 and 7.x, not 6.1).
+ */
+static inline void hmm_mock_stay_on_this_cpu(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static inline void hmm_mock_drain_lru_batches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			printf("# drop_caches: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
+/*
+ * Starts a process that compacts memory without pause on every CPU but
+ * this one, until hmm_mock_stop() or the caller's end: the kernel
+ * migrates the caller's system pages under it, so a migration skips some
+ * for a moment and hmm_range_fault() sees some in migration. Call it
+ * before opening device files or mapping the memory under test: the child
+ * shares neither. Returns its pid, or -errno (-ENOENT: no compaction).
+ */
+static inline pid_t hmm_mock_compact_elsewhere(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY | O_CLOEXEC), cpu = sched_getcpu();
+	pid_t parent = getpid(), pid;
+	cpu_set_t set;
+	int i;
+
+	if (fd < 0)
+		return -errno;
+	pid = fork();
+	if (pid) {
+		close(fd);
+		return pid < 0 ? -errno : pid;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	CPU_ZERO(&set);
+	for (i = 0; i < CPU_SETSIZE; i++)
+		if (i != cpu)
+			CPU_SET(i, &set);
+	sched_setaffinity(0, sizeof(set), &set);	/* a single CPU: shares it */
+	while (getppid() == parent)
+		if (pwrite(fd, "1", 1, 0) != 1) {
+			printf("# compaction stopped: %s\n", strerror(errno));
+			fflush(stdout);
+			break;
+		}
+	_exit(0);
+}
+
+/* Ends a helper process such as hmm_mock_compact_elsewhere()'s. */
+static inline void hmm_mock_stop(pid_t pid)
+{
+	if (pid > 0 && !kill(pid, SIGKILL))
+		waitpid(pid, NULL, 0);
 }
 
 #endif /* _HMM_MOCK_TEST_H */
