@@ -159,7 +159,7 @@ static void hmm_mock_mark_taken(struct page *page, unsigned int n)
 
 /**
  * hmm_mock_devmem_init() - set up the memory bookkeeping of a device
- * @mdev: the device; no memory is created until the first allocation
+ * @mdev: the device; no memory is added here (see hmm_mock_devmem_grow())
  */
 void hmm_mock_devmem_init(struct hmm_mock_device *mdev)
 {
@@ -237,12 +237,12 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
 }
 
 /**
- * hmm_mock_devmem_grow() - add device memory for an allocation that ran short
+ * hmm_mock_devmem_grow() - add device memory, at load or for an allocation that ran short
  * @mdev:	the device
  * @large:	the allocation wants a PMD-aligned run, not a single page
  *
  * Adds one chunk, unless the cap is reached or another caller just freed
- * or grew enough for an allocation of this kind. memremap_pages() takes
+ * or grew enough for an allocation of this kind (at load: none is free). memremap_pages() takes
  * the memory hotplug locks (cpu_hotplug_lock among them), which memory
  * offlining holds while it waits for KSM's mutex, which ksmd holds around
  * mmap_lock: the caller must not hold mmap_lock (see DOC: Locking).

@@ -170,6 +170,12 @@ static int hmm_mock_device_create(unsigned int id)
 	pr_info("%s: %s memory\n", mdev->name,
 		mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ? "device-private" :
 		"device-coherent");
+	/*
+	 * A GPU has memory from probe on: add the first chunk now, so that
+	 * the first migration does not pay for memremap_pages(). More is
+	 * added on demand; without this one, the first migration adds it.
+	 */
+	hmm_mock_devmem_grow(mdev, false);
 	return 0;
 }
 
