@@ -448,6 +448,7 @@ static inline pid_t hmm_mock_compact_elsewhere(void)
 
 	if (fd < 0)
 		return -errno;
+	fflush(NULL);	/* the child prints only if compaction stops */
 	pid = fork();
 	if (pid) {
 		close(fd);
