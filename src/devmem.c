@@ -237,16 +237,16 @@ static void hmm_mock_chunk_link_free(struct hmm_mock_device *mdev, struct hmm_mo
 }
 
 /**
- * hmm_mock_devmem_grow() - add device memory, at load or for an allocation that ran short
+ * hmm_mock_devmem_grow() - add device memory (at load, or when an allocation ran short)
  * @mdev:	the device
  * @large:	the allocation wants a PMD-aligned run, not a single page
  *
  * Adds one chunk, unless the cap is reached or another caller just freed
- * or grew enough for an allocation of this kind (at load: none is free). memremap_pages() takes
- * the memory hotplug locks (cpu_hotplug_lock among them), which memory
- * offlining holds while it waits for KSM's mutex, which ksmd holds around
- * mmap_lock: the caller must not hold mmap_lock (see DOC: Locking).
- * May sleep.
+ * or grew enough for an allocation of this kind (at load nothing is free).
+ * memremap_pages() takes the memory hotplug locks (cpu_hotplug_lock among
+ * them), which memory offlining holds while it waits for KSM's mutex,
+ * which ksmd holds around mmap_lock: the caller must not hold mmap_lock
+ * (see DOC: Locking). May sleep.
  *
  * Return: 1 when it added a chunk, 0 when memory for such an allocation
  * is free already, -ENOMEM at the cap, or -errno.
