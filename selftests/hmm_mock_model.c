@@ -123,20 +123,14 @@ static int op_write(struct model *M, const struct step *s)
 static bool left_behind(struct model *M, const struct step *s, int d)
 {
 	int i;
-	unsigned int t;
 
 	if (cmd(M, d, HMM_DMIRROR_SNAPSHOT, s, snap, NULL))
 		return false;	/* the check after the step reports it */
 	for (i = s->a; i < s->a + s->n; i++) {
-		struct mpage *p = PG(M, s->r, i);
 		uint8_t b = snap[i - s->a];
-		bool explained = false;
 
-		if (p->xent != T_NO || (b & ~3))
-			continue;	/* exclusive, or some kind of device or zero page */
-		for (t = ST_A; t <= ST_W; t <<= 1)
-			explained |= (p->st & t) && snap_match(t, d, p->m == M_RW, b);
-		if (!explained)
+		/* Not exclusive, shown as a system page or none, and the model has neither. */
+		if (PG(M, s->r, i)->xent == T_NO && !(b & ~3) && !snap_states(PG(M, s->r, i), d, b))
 			return true;
 	}
 	return false;

@@ -366,11 +366,22 @@ static void dev_touch(struct mpage *p, int f)
 	}
 }
 
+/* The states the model allows page @p that show as SNAPSHOT byte @b via device @f. */
+static unsigned int snap_states(const struct mpage *p, int f, uint8_t b)
+{
+	unsigned int keep = 0, t;
+
+	for (t = ST_A; t <= ST_W; t <<= 1)
+		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
+			keep |= t;
+	return keep;
+}
+
 /* Checks SNAPSHOT byte @b of page @i of range @r through device @f. */
 static int snap_check(struct model *M, int f, int r, int i, uint8_t b, const char *what)
 {
 	struct mpage *p = PG(M, r, i);
-	unsigned int keep = 0, t;
+	unsigned int keep;
 	char x[64];
 
 	if (p->m < M_RO) {
@@ -381,9 +392,7 @@ static int snap_check(struct model *M, int f, int r, int i, uint8_t b, const cha
 	}
 	if (p->xent != T_NO && b == HMM_DMIRROR_PROT_NONE)
 		return 0;	/* the device-exclusive entry */
-	for (t = ST_A; t <= ST_W; t <<= 1)
-		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
-			keep |= t;
+	keep = snap_states(p, f, b);
 	if (!keep || p->xent == T_YES)
 		return FAIL(M, "snapshot", "%s via dev%d: r%d p%d is %#x, the model allows %s%s%s",
 			    what, f, r, i, b, st_str(x, sizeof(x), p->st),
@@ -413,14 +422,10 @@ static int cmd(struct model *M, int dev, unsigned long op, const struct step *s,
 static int in_migration(struct model *M, int f, int r, int i, uint8_t b)
 {
 	struct mpage *p = PG(M, r, i);
-	unsigned int t;
 
 	if (b != HMM_DMIRROR_PROT_NONE || p->m < M_RO || p->xent != T_NO || !(p->st & ST_S))
 		return 0;
-	for (t = ST_A; t <= ST_W; t <<= 1)
-		if ((p->st & t) && snap_match(t, f, p->m == M_RW, b))
-			return 2;
-	return SNAP_RETRIES;
+	return snap_states(p, f, b) ? 2 : SNAP_RETRIES;
 }
 
 /*
