@@ -22,8 +22,8 @@
  *		chunk exists); NULL for coherent chunks, whose pages are
  *		ordinary CPU-addressable memory
  * @free_map:	pages on a free list, one bit per page (devmem.c, under
- *		mdev->mem.free_lock); for HMM_MOCK_PAGE_INFO and
- *		HMM_MOCK_CHECK_FREE only
+ *		mdev->mem.free_lock); for eviction, HMM_MOCK_PAGE_INFO and
+ *		HMM_MOCK_CHECK_FREE
  * @run_map:	first pages of the free runs on the large free list
  */
 struct hmm_mock_chunk {

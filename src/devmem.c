@@ -141,7 +141,8 @@ static unsigned long hmm_mock_chunk_index(struct hmm_mock_chunk *chunk, struct p
 
 /*
  * Record that @n pages from @page went on a free list, or came off one.
- * Called with free_lock held; the maps only serve introspection.
+ * Called with free_lock held; the maps serve introspection and let
+ * eviction skip free pages.
  */
 static void hmm_mock_mark_free(struct page *page, unsigned int n)
 {
@@ -559,6 +560,35 @@ unsigned long hmm_mock_devmem_chunk_pfn(struct hmm_mock_device *mdev, unsigned i
 		pfn = mdev->mem.chunks[c]->first_pfn;
 	mutex_unlock(&mdev->mem.chunks_lock);
 	return pfn;
+}
+
+/**
+ * hmm_mock_devmem_next_in_use() - the next device page that is not free
+ * @mdev:	the device
+ * @pfn:	where to start, in a chunk of @mdev
+ * @end:	the end of that chunk, or a pfn before it
+ *
+ * Lets a walk by pfn (eviction) skip the free pages, so that it costs what
+ * is in use, not what the device ever added. A page handed out after the
+ * call may be missed: walks that must see every page repeat until
+ * hmm_mock_devmem_in_use() finds none.
+ *
+ * Return: the first pfn from @pfn before @end whose page is on no free
+ * list, or @end when there is none.
+ */
+unsigned long hmm_mock_devmem_next_in_use(struct hmm_mock_device *mdev, unsigned long pfn,
+					  unsigned long end)
+{
+	struct hmm_mock_chunk *chunk;
+	unsigned long i;
+
+	if (pfn >= end)
+		return end;
+	chunk = hmm_mock_page_chunk(pfn_to_page(pfn));
+	spin_lock(&mdev->mem.free_lock);
+	i = find_next_zero_bit(chunk->free_map, end - chunk->first_pfn, pfn - chunk->first_pfn);
+	spin_unlock(&mdev->mem.free_lock);
+	return chunk->first_pfn + i;
 }
 
 /**

@@ -81,6 +81,8 @@ void hmm_mock_devmem_copy_in(struct page *dpage, struct page *spage);
 int hmm_mock_devmem_copy_out(struct page *dst, struct page *dpage);
 
 unsigned long hmm_mock_devmem_chunk_pfn(struct hmm_mock_device *mdev, unsigned int c);
+unsigned long hmm_mock_devmem_next_in_use(struct hmm_mock_device *mdev, unsigned long pfn,
+					  unsigned long end);
 unsigned long hmm_mock_devmem_in_use(struct hmm_mock_device *mdev);
 void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats);
 bool hmm_mock_devmem_listed_free(struct page *page);

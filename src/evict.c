@@ -95,18 +95,23 @@ static unsigned long hmm_mock_evict_range(unsigned long *src, unsigned long *dst
 	return moved;
 }
 
-/* One pass over every chunk of @mdev. */
+/*
+ * One pass over the pages of @mdev in use, chunk by chunk. A window starts
+ * at a page in use, which on devices with large folios is PMD-aligned when
+ * it heads a large folio: a folio's pages are all taken at once.
+ */
 static void hmm_mock_evict_pass(struct hmm_mock_device *mdev, unsigned long *src,
 				unsigned long *dst)
 {
-	unsigned long first, i, n;
+	unsigned long first, end, pfn, n;
 	unsigned int c;
 
 	for (c = 0; (first = hmm_mock_devmem_chunk_pfn(mdev, c)); c++) {
-		for (i = 0; i < HMM_MOCK_CHUNK_PAGES; i += n) {
-			n = hmm_mock_evict_window(mdev, first + i, HMM_MOCK_CHUNK_PAGES - i);
-			atomic_long_add(hmm_mock_evict_range(src, dst, first + i, n),
-					&mdev->evicted);
+		end = first + HMM_MOCK_CHUNK_PAGES;
+		for (pfn = first; (pfn = hmm_mock_devmem_next_in_use(mdev, pfn, end)) < end;
+		     pfn += n) {
+			n = hmm_mock_evict_window(mdev, pfn, end - pfn);
+			atomic_long_add(hmm_mock_evict_range(src, dst, pfn, n), &mdev->evicted);
 			cond_resched();
 		}
 	}
@@ -139,8 +144,9 @@ int hmm_mock_evict_device_once(struct hmm_mock_device *mdev)
  * hmm_mock_evict_device() - move all of a device's pages to system memory
  * @mdev: the device
  *
- * Uses migrate_device_range() over every chunk, so it reaches pages by pfn
- * whatever process maps them. Pages that are busy (locked, migrating,
+ * Uses migrate_device_range() over the pages in use of every chunk, so it
+ * reaches pages by pfn whatever process maps them, and costs what is in
+ * use rather than what the device ever added. Pages that are busy (locked, migrating,
  * pinned) are retried for a while. May sleep; caller holds no mm lock.
  *
  * Return: 0 when no device page is in use any more, -EBUSY otherwise.
