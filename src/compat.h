@@ -141,15 +141,22 @@ static inline unsigned long hmm_mock_alloc_pages_bulk(gfp_t gfp, unsigned long n
 #define HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT	false
 #endif
 
+/* Pins @n pages of current's mm from @addr; caller holds mmap_lock. */
+static inline long hmm_mock_pin_user_pages(unsigned long addr, unsigned long n,
+					   unsigned int gup_flags, struct page **pages)
+{
+#ifdef HMM_MOCK_HAVE_PIN_USER_PAGES_NOVMAS
+	return pin_user_pages(addr, n, gup_flags, pages);
+#else
+	return pin_user_pages(addr, n, gup_flags, pages, NULL);
+#endif
+}
+
 /* Pins the page of current's mm at @addr; caller holds mmap_lock. */
 static inline long hmm_mock_pin_user_page(unsigned long addr, unsigned int gup_flags,
 					  struct page **page)
 {
-#ifdef HMM_MOCK_HAVE_PIN_USER_PAGES_NOVMAS
-	return pin_user_pages(addr, 1, gup_flags, page);
-#else
-	return pin_user_pages(addr, 1, gup_flags, page, NULL);
-#endif
+	return hmm_mock_pin_user_pages(addr, 1, gup_flags, page);
 }
 
 /* The anon flag of page->mapping alone: no anon_vma (renamed in 7.x). */

@@ -57,6 +57,39 @@ static struct page *hmm_mock_exclusive_pin(unsigned long addr)
 }
 
 /*
+ * hmm_mock_exclusive_pin() for the @n pages from @addr with one
+ * pin_user_pages() call instead of one per page. Stops before the first
+ * page it cannot pin as hmm_mock_exclusive_pin() would.
+ *
+ * Return: how many pages from @addr are pinned in @pinned; 0 where no
+ * pin is needed or the first page failed (the page-by-page path pins it
+ * again and sees why).
+ */
+static unsigned long hmm_mock_exclusive_pin_batch(unsigned long addr, unsigned long n,
+						  struct page **pinned)
+{
+	unsigned long i;
+	long got;
+
+	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT || !IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+		return 0;
+	hmm_mock_evict_hold_off();
+	got = hmm_mock_pin_user_pages(addr, n, FOLL_WRITE, pinned);
+	for (i = 0; got > 0 && i < got; i++) {
+		if (!is_device_coherent_page(pinned[i]))
+			continue;
+		unpin_user_page(pinned[i]);
+		if (hmm_mock_pin_user_page(addr + (i << PAGE_SHIFT), FOLL_WRITE | FOLL_LONGTERM,
+					   &pinned[i]) != 1) {
+			unpin_user_pages(pinned + i + 1, got - i - 1);
+			got = i;
+		}
+	}
+	hmm_mock_evict_resume();
+	return got > 0 ? got : 0;
+}
+
+/*
  * The pin holds the page, not the mapping: another thread may zap it
  * (MADV_DONTNEED) and migrate a new page at @addr to coherent memory
  * before the conversion. Such a page gets its CPU entry back at once (a
@@ -79,22 +112,24 @@ static bool hmm_mock_exclusive_moved_under_pin(struct mm_struct *mm, unsigned lo
  * invalidation between the conversion and the mapping (other than the
  * conversion itself, which the mirror skips) makes us start over. One page
  * at a time: the kernel locks the whole folio, so holding two pages of one
- * large folio at once would deadlock.
+ * large folio at once would deadlock. @pinned is the page's pin from
+ * hmm_mock_exclusive_pin_batch(), or NULL to pin it here; it is dropped
+ * either way.
  */
-static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long addr)
+static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long addr,
+				   struct page *pinned)
 {
 	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
-	struct page *page, *pinned;
+	struct page *page;
 	unsigned long seq;
 	int ret;
 
 	do {
-		if (time_after(jiffies, timeout))
-			return -EBUSY;
-
-		pinned = hmm_mock_exclusive_pin(addr);
+		if (!pinned)
+			pinned = hmm_mock_exclusive_pin(addr);
 		if (IS_ERR(pinned)) {
 			ret = PTR_ERR(pinned);
+			pinned = NULL;
 			continue;
 		}
 		seq = hmm_mock_mirror_read_begin(mirror);
@@ -110,7 +145,36 @@ static int hmm_mock_exclusive_page(struct hmm_mock_mirror *mirror, unsigned long
 		}
 		if (pinned)
 			unpin_user_page(pinned);
-	} while (ret == -EAGAIN);
+		pinned = NULL;
+	} while (ret == -EAGAIN && !time_after(jiffies, timeout));
+	return ret == -EAGAIN ? -EBUSY : ret;
+}
+
+/*
+ * hmm_mock_exclusive_page() for up to @n pages from @addr, pinned together
+ * where pins are needed. @tried counts the pages it worked on, the one
+ * that failed included, for the caller to take back on failure.
+ *
+ * Return: 0, -EINTR on a fatal signal, or hmm_mock_exclusive_page()'s error.
+ */
+static int hmm_mock_exclusive_batch(struct hmm_mock_mirror *mirror, unsigned long addr,
+				    unsigned long n, unsigned long *tried)
+{
+	struct page *pinned[HMM_MOCK_BATCH];
+	unsigned long got, i;
+	int ret = 0;
+
+	got = hmm_mock_exclusive_pin_batch(addr, min_t(unsigned long, n, HMM_MOCK_BATCH), pinned);
+	/* Nothing pinned: one page, which pins itself if it needs to. */
+	for (i = 0; i < max(got, 1UL) && !ret; i++) {
+		ret = hmm_mock_exclusive_page(mirror, addr + (i << PAGE_SHIFT),
+					      i < got ? pinned[i] : NULL);
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
+	}
+	*tried = i;
+	if (i < got)
+		unpin_user_pages(pinned + i, got - i);
 	return ret;
 }
 
@@ -133,7 +197,7 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
 	struct mm_struct *mm = mirror->mm;
-	unsigned long addr;
+	unsigned long addr, tried;
 	int ret = 0;
 
 	if (!mmget_not_zero(mm))
@@ -145,10 +209,8 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 		return ret;
 	}
 	mmap_read_lock(mm);
-	for (addr = start; addr < end && !ret; addr += PAGE_SIZE) {
-		ret = hmm_mock_exclusive_page(mirror, addr);
-		if (!ret && fatal_signal_pending(current))
-			ret = -EINTR;
+	for (addr = start; addr < end && !ret; addr += tried << PAGE_SHIFT) {
+		ret = hmm_mock_exclusive_batch(mirror, addr, (end - addr) >> PAGE_SHIFT, &tried);
 		cond_resched();
 	}
 	/*
