@@ -2,8 +2,8 @@
 /*
  * Device-exclusive access (HMM_DMIRROR_EXCLUSIVE): CPU access revokes it,
  * mprotect and fork end it, an unmapped range fails, RELEASE frees the
- * device pages it covered, and transparent huge pages behave as the lane
- * declares.
+ * device pages it covered, transparent huge pages behave as the lane
+ * declares, and a failure part-way leaves no page exclusive.
  * Fixture mem (hmm_mock_mem.h): every test runs on device-private and on
  * device-coherent memory.
  */
@@ -153,6 +153,49 @@ TEST_F(mem, exclusive_on_thp_behaves_as_the_lane_declares)
 	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 137));
 	hmm_mock_fill(p, len, 139);
 	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+}
+
+/*
+ * EXCLUSIVE is all or nothing, also when it fails part-way through the
+ * pages it handles together: a range of small pages ending in a THP is
+ * exclusive throughout where the lane declares "ok", and nowhere where
+ * the THP makes it fail ("ebusy"), the small pages before it included.
+ */
+TEST_F(mem, exclusive_over_small_pages_and_a_thp_is_all_or_nothing)
+{
+	const char *expect = getenv("HMM_MOCK_EXPECT_EXCLUSIVE_THP");
+	unsigned char prot;
+	char *map, *thp, *p;
+	int ret;
+
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	if (!expect)
+		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_THP is not declared for this kernel");
+	DEVICE_BUF(8);
+	map = mmap(NULL, 3 * TWO_MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, (void *)map);
+	thp = (char *)(((uintptr_t)map + 2 * TWO_MB - 1) & ~(TWO_MB - 1));
+	ASSERT_EQ(0, madvise(thp - TWO_MB, TWO_MB, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, madvise(thp, TWO_MB, MADV_HUGEPAGE));
+	p = thp - len / 2;
+	hmm_mock_fill(p, len / 2 + TWO_MB, 157);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, thp, &prot, 1, NULL));
+	if (!(prot & HMM_DMIRROR_PROT_PMD))
+		SKIP(return, "no transparent huge page for the range (THP disabled)");
+
+	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, NULL);
+	if (!strcmp(expect, "ebusy")) {
+		EXPECT_EQ(-EBUSY, ret);
+		EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf, n, NULL));
+	} else {
+		ASSERT_STREQ("ok", expect);
+		EXPECT_EQ(0, ret);
+		EXPECT_EQ(-EPERM, hmm_mock_cmd(self->fd, HMM_DMIRROR_CHECK_EXCLUSIVE, p, buf,
+						n / 2, NULL));
+	}
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 157));
+	munmap(map, 3 * TWO_MB);
 }
 
 TEST_HARNESS_MAIN
