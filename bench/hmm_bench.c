@@ -4,15 +4,21 @@
  * only, so one binary measures test_hmm.ko and hmm_mock.ko alike.
  *
  *   hmm_bench --label NAME [--round N] [--sizes 2,64,256] [--thp]
- *             [--memory private|coherent|both]
+ *             [--memory private|coherent|both] [--release 16,512]
  *
  * One measurement per path, memory kind and size (MiB), as CSV lines
- *   label,round,memory,pages,path,size_mib,mib_per_s
+ *   label,round,memory,pages,path,size_mib,value
+ * where value is MiB/s, except for release and last_close: microseconds.
  * Paths: to_dev (MIGRATE_TO_DEV), to_sys (MIGRATE_TO_SYS of pages on the
  * device), fault_back (CPU reads of pages on the device; private memory
  * only, coherent memory needs no fault), read and write (device READ and
  * WRITE of pages in system memory), exclusive (EXCLUSIVE), and memcpy of
- * the same buffer (label "memcpy") as the physical reference. The caller
+ * the same buffer (label "memcpy") as the physical reference. With
+ * --release, first of all (the device has grown by nothing else yet):
+ * release and last_close, HMM_DMIRROR_RELEASE and the close of the only
+ * open file with one page on a device that held each size before, to show
+ * whether eviction costs what is in use or what was ever added (coherent
+ * memory up to COHERENT_MAX_MIB). The caller
  * (vm/bench) loads the module, alternates the two and takes medians.
  */
 #define _GNU_SOURCE
@@ -30,6 +36,11 @@
 
 #define MIB		(1UL << 20)
 #define MAX_SIZES	16
+/*
+ * test_hmm.ko's coherent device is one chunk of 256 MiB; filling it warns
+ * ("Conflicting mapping in same section") on every window after that.
+ */
+#define COHERENT_MAX_MIB	256
 
 static const char *label = "?";
 static int round_no = 1;
@@ -164,11 +175,75 @@ static int bench_device(const char *node, const char *memory, size_t len, char *
 	return ret;
 }
 
+static void report_usecs(const char *memory, const char *path, size_t len, double secs)
+{
+	printf("%s,%d,%s,%s,%s,%zu,%.1f\n", label, round_no, memory, thp ? "thp" : "4k", path,
+	       len / MIB, secs * 1e6);
+	fflush(stdout);
+}
+
+/*
+ * RELEASE, then the last close, each with one page on a device that first
+ * held @grow bytes: a range that big goes to the device and back (as far
+ * as the module lets it grow), then one page goes there.
+ */
+static int release_grown(const char *node, const char *memory, size_t grow, char *buf)
+{
+	int fd = open(node, O_RDWR | O_CLOEXEC), ret;
+	char *p = map_filled(grow), *one = map_filled(page_size);
+	double t0;
+
+	ret = fd < 0 ? -errno : !p || !one ? -ENOMEM : 0;
+	if (!ret) {
+		/* A module that cannot hold it all holds what it can. */
+		if (!cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, grow))
+			cmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, grow);
+		munmap(p, grow);
+		p = NULL;
+		ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, one, buf, page_size);
+	}
+	if (!ret) {
+		t0 = now();
+		ret = cmd(fd, HMM_DMIRROR_RELEASE, one, buf, page_size);
+		if (!ret)
+			report_usecs(memory, "release", grow, now() - t0);
+	}
+	if (!ret)
+		ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, one, buf, page_size);
+	if (!ret) {
+		t0 = now();
+		close(fd);
+		report_usecs(memory, "last_close", grow, now() - t0);
+		fd = -1;
+	}
+	if (ret)
+		fprintf(stderr, "%s %s release at %zu MiB: %s\n", label, memory, grow / MIB,
+			strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	if (p)
+		munmap(p, grow);
+	if (one)
+		munmap(one, page_size);
+	return ret;
+}
+
+static size_t parse_sizes(char *list, size_t *sizes)
+{
+	size_t n = 0;
+	char *s;
+
+	for (s = strtok(list, ","); s && n < MAX_SIZES; s = strtok(NULL, ","))
+		sizes[n++] = strtoul(s, NULL, 0);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	size_t sizes[MAX_SIZES] = { 2, 64, 256 }, nsizes = 3, i, max = 0;
+	size_t release[MAX_SIZES], nrelease = 0;
 	const char *memory = "both";
-	char *buf, *s;
+	char *buf;
 	int a, rc = 0;
 
 	page_size = sysconf(_SC_PAGESIZE);
@@ -182,20 +257,30 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[a], "--memory") && a + 1 < argc) {
 			memory = argv[++a];
 		} else if (!strcmp(argv[a], "--sizes") && a + 1 < argc) {
-			for (nsizes = 0, s = strtok(argv[++a], ","); s && nsizes < MAX_SIZES;
-			     s = strtok(NULL, ","))
-				sizes[nsizes++] = strtoul(s, NULL, 0);
+			nsizes = parse_sizes(argv[++a], sizes);
+		} else if (!strcmp(argv[a], "--release") && a + 1 < argc) {
+			nrelease = parse_sizes(argv[++a], release);
 		} else {
-			fprintf(stderr, "usage: %s --label NAME [--round N] [--sizes MIB,...] [--thp] [--memory private|coherent|both]\n",
+			fprintf(stderr, "usage: %s --label NAME [--round N] [--sizes MIB,...] [--thp] [--memory private|coherent|both] [--release MIB,...]\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	for (i = 0; i < nsizes; i++)
 		max = sizes[i] > max ? sizes[i] : max;
+	for (i = 0; i < nrelease; i++)
+		max = release[i] > max ? release[i] : max;
 	buf = malloc(max * MIB);
 	if (!buf)
 		return 1;
+	for (i = 0; i < nrelease; i++) {
+		if (strcmp(memory, "coherent") &&
+		    release_grown("/dev/hmm_dmirror0", "private", release[i] * MIB, buf))
+			rc = 1;
+		if (strcmp(memory, "private") && release[i] <= COHERENT_MAX_MIB &&
+		    release_grown("/dev/hmm_dmirror2", "coherent", release[i] * MIB, buf))
+			rc = 1;
+	}
 	for (i = 0; i < nsizes; i++) {
 		size_t len = sizes[i] * MIB;
 
