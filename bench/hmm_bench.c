@@ -14,7 +14,8 @@
  * only, coherent memory needs no fault), read and write (device READ and
  * WRITE of pages in system memory), exclusive (EXCLUSIVE), and memcpy of
  * the same buffer (label "memcpy") as the physical reference. With
- * --release, first of all (the device has grown by nothing else yet):
+ * --release, first of all and smallest first (the device has grown by
+ * nothing else yet):
  * release and last_close, HMM_DMIRROR_RELEASE and the close of the only
  * open file with one page on a device that held each size before, to show
  * whether eviction costs what is in use or what was ever added (coherent
@@ -183,49 +184,81 @@ static void report_usecs(const char *memory, const char *path, size_t len, doubl
 }
 
 /*
+ * One page on @node's device after a range of @grow bytes went there and
+ * back, so the device has grown as far as the module lets it (test_hmm's
+ * RELEASE removes its chunks: each case grows the device again). Returns
+ * the open file, or -errno.
+ */
+static int one_page_on_grown_device(const char *node, size_t grow, char *buf, char *one)
+{
+	int fd = open(node, O_RDWR | O_CLOEXEC), ret;
+	char *p;
+
+	if (fd < 0)
+		return -errno;
+	p = map_filled(grow);
+	ret = p ? cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, grow) : -ENOMEM;
+	if (!ret)
+		ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, grow);
+	if (ret)	/* a module that cannot hold it all holds what it can */
+		fprintf(stderr, "%s: growing to %zu MiB: %s\n", label, grow / MIB, strerror(-ret));
+	if (p)
+		munmap(p, grow);
+	ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, one, buf, page_size);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
  * RELEASE, then the last close, each with one page on a device that first
- * held @grow bytes: a range that big goes to the device and back (as far
- * as the module lets it grow), then one page goes there.
+ * held @grow bytes: whether eviction costs what is in use or what was
+ * ever added.
  */
 static int release_grown(const char *node, const char *memory, size_t grow, char *buf)
 {
-	int fd = open(node, O_RDWR | O_CLOEXEC), ret;
-	char *p = map_filled(grow), *one = map_filled(page_size);
+	char *one = map_filled(page_size);
 	double t0;
+	int fd, ret;
 
-	ret = fd < 0 ? -errno : !p || !one ? -ENOMEM : 0;
-	if (!ret) {
-		/* A module that cannot hold it all holds what it can. */
-		if (!cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, grow))
-			cmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, grow);
-		munmap(p, grow);
-		p = NULL;
-		ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, one, buf, page_size);
+	if (!one)
+		return -ENOMEM;
+	fd = one_page_on_grown_device(node, grow, buf, one);
+	if (fd < 0) {
+		ret = fd;
+		goto out;
 	}
-	if (!ret) {
-		t0 = now();
-		ret = cmd(fd, HMM_DMIRROR_RELEASE, one, buf, page_size);
-		if (!ret)
-			report_usecs(memory, "release", grow, now() - t0);
-	}
+	t0 = now();
+	ret = cmd(fd, HMM_DMIRROR_RELEASE, one, buf, page_size);
 	if (!ret)
-		ret = cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, one, buf, page_size);
-	if (!ret) {
-		t0 = now();
-		close(fd);
-		report_usecs(memory, "last_close", grow, now() - t0);
-		fd = -1;
+		report_usecs(memory, "release", grow, now() - t0);
+	close(fd);
+	if (ret)
+		goto out;
+
+	fd = one_page_on_grown_device(node, grow, buf, one);
+	if (fd < 0) {
+		ret = fd;
+		goto out;
 	}
+	t0 = now();
+	close(fd);
+	report_usecs(memory, "last_close", grow, now() - t0);
+out:
 	if (ret)
 		fprintf(stderr, "%s %s release at %zu MiB: %s\n", label, memory, grow / MIB,
 			strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	if (p)
-		munmap(p, grow);
-	if (one)
-		munmap(one, page_size);
+	munmap(one, page_size);
 	return ret;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static size_t parse_sizes(char *list, size_t *sizes)
@@ -259,7 +292,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[a], "--sizes") && a + 1 < argc) {
 			nsizes = parse_sizes(argv[++a], sizes);
 		} else if (!strcmp(argv[a], "--release") && a + 1 < argc) {
+			/* Smallest first: hmm_mock keeps what it grew until unload. */
 			nrelease = parse_sizes(argv[++a], release);
+			qsort(release, nrelease, sizeof(*release), cmp_size);
 		} else {
 			fprintf(stderr, "usage: %s --label NAME [--round N] [--sizes MIB,...] [--thp] [--memory private|coherent|both] [--release MIB,...]\n",
 				argv[0]);
