@@ -15,11 +15,10 @@
  * WRITE of pages in system memory), exclusive (EXCLUSIVE), and memcpy of
  * the same buffer (label "memcpy") as the physical reference. With
  * --release, first of all and smallest first (the device has grown by
- * nothing else yet):
- * release and last_close, HMM_DMIRROR_RELEASE and the close of the only
- * open file with one page on a device that held each size before, to show
- * whether eviction costs what is in use or what was ever added (coherent
- * memory up to COHERENT_MAX_MIB). The caller
+ * nothing else yet): release and last_close, HMM_DMIRROR_RELEASE and the
+ * close of the only open file with one page on a device that held each
+ * size before, to show whether eviction costs what is in use or what was
+ * ever added. Coherent memory only up to COHERENT_MAX_MIB. The caller
  * (vm/bench) loads the module, alternates the two and takes medians.
  */
 #define _GNU_SOURCE
@@ -322,7 +321,8 @@ int main(int argc, char **argv)
 		memcpy_reference(len, buf);
 		if (strcmp(memory, "coherent") && bench_device("/dev/hmm_dmirror0", "private", len, buf))
 			rc = 1;
-		if (strcmp(memory, "private") && bench_device("/dev/hmm_dmirror2", "coherent", len, buf))
+		if (strcmp(memory, "private") && sizes[i] <= COHERENT_MAX_MIB &&
+		    bench_device("/dev/hmm_dmirror2", "coherent", len, buf))
 			rc = 1;
 	}
 	free(buf);

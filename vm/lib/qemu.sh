@@ -2,7 +2,7 @@
 # Booting the test VM. Sourced after guest.sh; vm/peer sources it for the
 # memory layout below only, which upstream's test_hmm.ko is given too.
 
-# Guest physical layout: 3 GiB of RAM, of which 1 GiB at 1.5 GiB is kept
+# Guest physical layout: 3 GiB of RAM (vm/run --mem: more), of which 1 GiB at 1.5 GiB is kept
 # from the page allocator with memmap= and handed to the coherent devices,
 # 512 MiB each. The upstream 7.3 suite needs more than 256 MiB per device.
 VM_MEM=3G
