@@ -19,6 +19,22 @@
 #include "mirror.h"
 
 /*
+ * A pinned device-coherent page at @addr is pinned again long-term, which
+ * moves it to system memory (see hmm_mock_exclusive_pin()); *@page is
+ * then the new pin. Other pages keep theirs. Caller holds off eviction.
+ *
+ * Return: 1 when *@page is pinned, else pin_user_pages()'s result, with
+ * nothing pinned.
+ */
+static long hmm_mock_exclusive_pin_out(unsigned long addr, struct page **page)
+{
+	if (!is_device_coherent_page(*page))
+		return 1;
+	unpin_user_page(*page);
+	return hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, page);
+}
+
+/*
  * Before 6.15 a device-exclusive entry does not count as a mapping of its
  * page, and the conversion turns every mapping of the page into such an
  * entry. For a device-coherent page that breaks eviction, which finds the
@@ -46,10 +62,8 @@ static struct page *hmm_mock_exclusive_pin(unsigned long addr)
 		return NULL;
 	hmm_mock_evict_hold_off();
 	ret = hmm_mock_pin_user_page(addr, FOLL_WRITE, &page);
-	if (ret == 1 && is_device_coherent_page(page)) {
-		unpin_user_page(page);
-		ret = hmm_mock_pin_user_page(addr, FOLL_WRITE | FOLL_LONGTERM, &page);
-	}
+	if (ret == 1)
+		ret = hmm_mock_exclusive_pin_out(addr, &page);
 	hmm_mock_evict_resume();
 	if (ret == 1)
 		return page;
@@ -76,11 +90,7 @@ static unsigned long hmm_mock_exclusive_pin_batch(unsigned long addr, unsigned l
 	hmm_mock_evict_hold_off();
 	got = hmm_mock_pin_user_pages(addr, n, FOLL_WRITE, pinned);
 	for (i = 0; got > 0 && i < got; i++) {
-		if (!is_device_coherent_page(pinned[i]))
-			continue;
-		unpin_user_page(pinned[i]);
-		if (hmm_mock_pin_user_page(addr + (i << PAGE_SHIFT), FOLL_WRITE | FOLL_LONGTERM,
-					   &pinned[i]) != 1) {
+		if (hmm_mock_exclusive_pin_out(addr + (i << PAGE_SHIFT), &pinned[i]) != 1) {
 			unpin_user_pages(pinned + i + 1, got - i - 1);
 			got = i;
 		}
