@@ -146,8 +146,9 @@ int hmm_mock_evict_device_once(struct hmm_mock_device *mdev)
  *
  * Uses migrate_device_range() over the pages in use of every chunk, so it
  * reaches pages by pfn whatever process maps them, and costs what is in
- * use rather than what the device ever added. Pages that are busy (locked, migrating,
- * pinned) are retried for a while. May sleep; caller holds no mm lock.
+ * use rather than what the device ever added. Pages that are busy
+ * (locked, migrating, pinned) are retried for a while. May sleep; caller
+ * holds no mm lock.
  *
  * Return: 0 when no device page is in use any more, -EBUSY otherwise.
  */
