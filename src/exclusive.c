@@ -88,15 +88,15 @@ static unsigned long hmm_mock_exclusive_pin_batch(unsigned long addr, unsigned l
 	if (HMM_MOCK_EXCLUSIVE_KEEPS_MAPCOUNT || !IS_ENABLED(CONFIG_DEVICE_PRIVATE))
 		return 0;
 	hmm_mock_evict_hold_off();
-	got = hmm_mock_pin_user_pages(addr, n, FOLL_WRITE, pinned);
-	for (i = 0; got > 0 && i < got; i++) {
+	got = max(hmm_mock_pin_user_pages(addr, n, FOLL_WRITE, pinned), 0L);
+	for (i = 0; i < got; i++) {
 		if (hmm_mock_exclusive_pin_out(addr + (i << PAGE_SHIFT), &pinned[i]) != 1) {
 			unpin_user_pages(pinned + i + 1, got - i - 1);
 			got = i;
 		}
 	}
 	hmm_mock_evict_resume();
-	return got > 0 ? got : 0;
+	return got;
 }
 
 /*
@@ -181,6 +181,7 @@ static int hmm_mock_exclusive_batch(struct hmm_mock_mirror *mirror, unsigned lon
 					      i < got ? pinned[i] : NULL);
 		if (!ret && fatal_signal_pending(current))
 			ret = -EINTR;
+		cond_resched();
 	}
 	*tried = i;
 	if (i < got)
@@ -219,10 +220,8 @@ int hmm_mock_cmd_exclusive(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 		return ret;
 	}
 	mmap_read_lock(mm);
-	for (addr = start; addr < end && !ret; addr += tried << PAGE_SHIFT) {
+	for (addr = start; addr < end && !ret; addr += tried << PAGE_SHIFT)
 		ret = hmm_mock_exclusive_batch(mirror, addr, (end - addr) >> PAGE_SHIFT, &tried);
-		cond_resched();
-	}
 	/*
 	 * All or nothing for the device: the pages converted before the
 	 * failure lose their device entries (their CPU entries turn back on
