@@ -4,12 +4,14 @@
  * device folio and comes back as a THP, by MIGRATE_TO_SYS and by a CPU
  * fault; partial munmap splits it; HMM_DMIRROR_FLAG_FAIL_ALLOC forces the
  * single-page fallback; fork; and the free lists stay balanced. The
- * pagemap test and the last three reproduce kernel bugs of large device
- * folios (F5, A8, F3, F4 in REPRODUCERS.md; the 7.3-mutant lane has their
- * fixes reverted). Kernels
- * (or memory kinds) without large device folios skip every test.
+ * pagemap test and the tests from the anon THP count on reproduce kernel
+ * bugs of large device folios (F5, A8, F3, F1, F4 in REPRODUCERS.md; the
+ * 7.3-mutant lane has their fixes reverted). Kernels (or memory kinds)
+ * without large device folios skip every test.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -442,6 +444,95 @@ TEST_F(thp, huge_inserts_backing_off_for_userfaultfd_free_their_page_tables)
 	EXPECT_LE(st0.large_allocs + 64, st1.large_allocs);
 	EXPECT_EQ(st0.pages_in_use, st1.pages_in_use);
 	close(uffd);
+}
+
+/* MADV_FREE over a THP on the device discards nothing. */
+TEST_F(thp, madvise_free_leaves_a_device_thp_and_its_data_alone)
+{
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, make_thp(self, 250));
+	ASSERT_EQ((long)self->npages, to_device(self));
+	ASSERT_EQ(0, madvise(self->thp, TWO_MB, MADV_FREE));
+	EXPECT_SNAPSHOT(self->fd, self->thp, self->npages,
+			local_prot(variant) | HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);
+	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 250));
+}
+
+struct thp_mover {
+	int fd;
+	char *thp;
+	void *buf;
+	unsigned long npages;
+	int go, done;		/* pipe ends: one byte a round each way */
+	unsigned long moved;	/* rounds that moved the whole THP */
+	int bad;		/* an errno no race explains, or 0 */
+};
+
+/* Each round, moves the THP to the device once, when told to. */
+static void *thp_mover_run(void *arg)
+{
+	struct thp_mover *m = arg;
+	struct hmm_dmirror_cmd cmd;
+	char c;
+	int ret;
+
+	while (read(m->go, &c, 1) == 1) {
+		ret = hmm_mock_cmd(m->fd, HMM_DMIRROR_MIGRATE_TO_DEV, m->thp, m->buf, m->npages,
+				   &cmd);
+		if (!ret && cmd.cpages == m->npages)
+			m->moved++;
+		/* Pages MADV_FREE holds at the moment do not move. */
+		else if (ret && ret != -ENOENT && ret != -EBUSY && !m->bad)
+			m->bad = ret;
+		if (write(m->done, &c, 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * F1 (madvise_free_huge_pmd() and device-private PMDs, 7.2): MADV_FREE
+ * checks for a THP without the PMD lock, and a migration to the device
+ * may replace it by a device-private PMD before the lock is taken. Each
+ * round, another thread moves the THP to the device while this one
+ * lazily frees it, then this one writes it again, bringing it back: no
+ * kernel report, no data lost.
+ */
+TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
+{
+	struct thp_mover m = {
+		.fd = self->fd, .thp = self->thp, .buf = self->buf, .npages = self->npages,
+	};
+	int go[2], done[2], i, err = 0;
+	pthread_t thread;
+	char c = 0;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, make_thp(self, 251));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	m.go = go[0];
+	m.done = done[1];
+	ASSERT_EQ(0, pthread_create(&thread, NULL, thp_mover_run, &m));
+	for (i = 0; i < 32 && !err; i++) {
+		if (write(go[1], &c, 1) != 1) {
+			err = errno;
+			break;
+		}
+		err = madvise(self->thp, TWO_MB, MADV_FREE) ? errno : 0;
+		if (read(done[0], &c, 1) != 1 && !err)
+			err = EPIPE;
+		hmm_mock_fill(self->thp, TWO_MB, 252 + i);
+	}
+	close(go[1]);
+	pthread_join(thread, NULL);
+	close(go[0]);
+	close(done[0]);
+	close(done[1]);
+	ASSERT_EQ(0, err) TH_LOG("round %d: %s", i, strerror(err));
+	EXPECT_EQ(0, m.bad);
+	EXPECT_LT(0UL, m.moved) TH_LOG("the THP never moved: nothing raced");
+	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 252 + i - 1));
 }
 
 /*
