@@ -156,8 +156,9 @@ TEST_F(mem, migration_back_with_a_failed_copy_leaves_that_page_on_the_device)
 }
 
 /*
- * Catalogue F1 (its deterministic half), D1: MADV_FREE and MADV_PAGEOUT
- * over device memory discard nothing and leak no reference.
+ * Catalogue D1, and F1's setting in small pages (its race: hmm_mock_thp):
+ * MADV_FREE and MADV_PAGEOUT over device memory discard nothing and leak
+ * no reference.
  */
 TEST_F(mem, madvise_free_and_pageout_leave_device_data_alone)
 {
