@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -485,7 +486,7 @@ static void *thp_mover_run(void *arg)
 				   &cmd);
 		if (!ret && cmd.cpages == m->npages)
 			m->moved++;
-		/* Pages MADV_FREE holds at the moment do not move. */
+		/* A lazily freed THP that reclaim takes is not there to move. */
 		else if (ret && ret != -ENOENT && ret != -EBUSY && !m->bad)
 			m->bad = ret;
 		if (write(m->done, &c, 1) != 1)
@@ -501,9 +502,11 @@ static void *thp_mover_run(void *arg)
  * round, another thread moves the THP to the device while this one
  * lazily frees it, then this one writes it again, bringing it back: no
  * kernel report, no data lost, not even to reclaim. Both threads share
- * one CPU and the mover is SCHED_IDLE, so it runs only when this thread
- * sleeps: MADV_FREE passes its check first, and a kernel that sleeps in
- * the window (7.3-mutant) lets the migration in every round.
+ * one CPU and the mover is SCHED_IDLE, so it almost always runs only when
+ * this thread sleeps: MADV_FREE passes its check first, and a kernel that
+ * sleeps in the window (7.3-mutant) lets the migration in every round.
+ * Without that sleep the window is a few instructions the mover never
+ * runs in: an unfixed kernel passes this test unless widened likewise.
  */
 TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 {
@@ -511,7 +514,7 @@ TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 		.fd = self->fd, .thp = self->thp, .buf = self->buf, .npages = self->npages,
 	};
 	struct sched_param idle = { 0 };
-	int go[2], done[2], i, err;
+	int go[2], done[2], i, err, cpu;
 	cpu_set_t one, all;
 	pthread_t thread;
 	char c = 0;
@@ -523,8 +526,10 @@ TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 	m.go = go[0];
 	m.done = done[1];
 	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
+	cpu = sched_getcpu();
+	ASSERT_LE(0, cpu);
 	CPU_ZERO(&one);
-	CPU_SET(sched_getcpu(), &one);
+	CPU_SET(cpu, &one);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
 	ASSERT_EQ(0, pthread_create(&thread, NULL, thp_mover_run, &m));
 	ASSERT_EQ(0, pthread_setschedparam(thread, SCHED_IDLE, &idle));
@@ -541,9 +546,10 @@ TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 	close(done[0]);
 	close(done[1]);
 	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
-	printf("# %lu of %d rounds moved the THP\n", m.moved, i);
+	ksft_print_msg("%lu of %d rounds moved the THP\n", m.moved, i);
 	EXPECT_EQ(0, m.bad) TH_LOG("MIGRATE_TO_DEV: %s", strerror(-m.bad));
-	EXPECT_LT(0UL, m.moved) TH_LOG("the THP never moved: nothing raced");
+	/* The mutant's proof needs migrations in the window; all rounds move. */
+	EXPECT_LE((unsigned long)i / 2, m.moved) TH_LOG("the THP seldom moved");
 	/* A written page taken for lazily freed would go now. */
 	EXPECT_EQ(0, madvise(self->thp, TWO_MB, MADV_PAGEOUT) ? errno : 0);
 	EXPECT_EQ(-1, hmm_mock_check(self->thp, TWO_MB, 252 + i - 1));
