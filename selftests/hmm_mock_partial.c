@@ -174,6 +174,38 @@ TEST_F(mem, device_write_to_lazily_freed_pages_survives_reclaim)
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 313)) TH_LOG("the device's write was dropped");
 }
 
+/*
+ * On a device page the device's write is the only copy: its dirty state
+ * must come back with it, or reclaim drops the lazily freed system page as
+ * clean. The half not written since MADV_FREE is the control: reclaim
+ * drops it, or the test could not tell (a reused device page that kept the
+ * swap-backed flag of its last contents would pass it on). On one CPU,
+ * whose LRU batches the migrations and MADV_PAGEOUT drain.
+ */
+TEST_F(mem, device_write_to_lazily_freed_pages_on_the_device_survives_their_way_back)
+{
+	struct hmm_dmirror_cmd cmd;
+	size_t i;
+
+	SKIP_IF_SETUP_SKIPPED();
+	hmm_mock_stay_on_this_cpu();
+	MAP_FILLED(16, 317);
+	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	hmm_mock_fill(buf, len / 2, 319);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n / 2, &cmd));
+	ASSERT_EQ(n / 2, cmd.cpages);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(0, madvise(p, len, MADV_PAGEOUT) ? errno : 0);
+	EXPECT_EQ(-1, hmm_mock_check(p, len / 2, 319)) TH_LOG("the device's write was dropped");
+	for (i = len / 2; i < len && !p[i]; i++)
+		;
+	EXPECT_EQ(len, i) TH_LOG("control page %zu kept: reclaim did not drop lazily freed pages",
+				 (i - len / 2) / self->page);
+}
+
 /* Clock ticks child @pid has spent in the kernel, or -1 once it exited. */
 static long kernel_ticks(pid_t pid)
 {

@@ -480,6 +480,20 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
 	return head;
 }
 
+/*
+ * A freed folio's flags that described its contents. Migration only ever
+ * sets them on the next folio migrated in (folio_migrate_mapping(),
+ * folio_migrate_flags()), and zone_device_page_init() keeps them before
+ * 7.x (dirty) or always (swap-backed): a page lazily freed (MADV_FREE)
+ * that passed through a reused device page would come back dirty or
+ * swap-backed, and reclaim would keep what user space let it drop.
+ */
+static void hmm_mock_clear_content_flags(struct folio *folio)
+{
+	folio_clear_dirty(folio);
+	folio_clear_swapbacked(folio);
+}
+
 #ifdef HMM_MOCK_HAVE_PGMAP_FOLIO_FREE
 /*
  * folio_free of a large folio: the whole PMD-aligned run goes back on the
@@ -487,6 +501,7 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev)
  */
 static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page *head)
 {
+	hmm_mock_clear_content_flags(page_folio(head));
 	hmm_mock_large_list_push(mdev, head, true);
 }
 #endif
@@ -497,7 +512,23 @@ static void hmm_mock_large_folio_free(struct hmm_mock_device *mdev, struct page 
  */
 static void hmm_mock_page_free(struct page *page)
 {
+	hmm_mock_clear_content_flags(page_folio(page));
 	hmm_mock_free_list_push(hmm_mock_page_chunk(page)->mdev, page, true);
+}
+
+/**
+ * hmm_mock_devmem_mark_written() - record that the device wrote a device page
+ * @page: an allocated device page, mapped
+ *
+ * As a CPU write through a dirty PTE would: the contents now differ from
+ * any copy in system memory, and the migration back passes the folio's
+ * dirty flag to the system page. Without it a lazily freed (MADV_FREE)
+ * page comes back clean and reclaim drops what the device wrote. An
+ * anonymous folio needs no lock for this.
+ */
+void hmm_mock_devmem_mark_written(struct page *page)
+{
+	folio_mark_dirty(page_folio(page));
 }
 
 /* What zone_device_data of an allocated page points to once it is vacated. */

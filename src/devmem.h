@@ -75,6 +75,7 @@ struct page *hmm_mock_devmem_alloc_large(struct hmm_mock_device *mdev);
 
 struct hmm_mock_device *hmm_mock_page_device(struct page *page);
 struct page *hmm_mock_devmem_data(struct page *page);
+void hmm_mock_devmem_mark_written(struct page *page);
 void hmm_mock_devmem_vacate(struct page *page);
 bool hmm_mock_devmem_vacated(struct page *page);
 void hmm_mock_devmem_copy_in(struct page *dpage, struct page *spage);

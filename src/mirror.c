@@ -634,7 +634,7 @@ static void hmm_mock_mark_written(struct page **pages, unsigned long n)
  * @buf:	@n pages of kernel memory
  *
  * Uses only writable entries in the device page table, never faults, and
- * marks the system pages it writes dirty.
+ * marks the pages it writes dirty, device pages and system pages alike.
  *
  * Return: the number of pages written; fewer than @n when the next page is
  * not mapped writable on the device.
@@ -653,7 +653,9 @@ unsigned long hmm_mock_mirror_write(struct hmm_mock_mirror *mirror, unsigned lon
 		if (!page)
 			break;
 		memcpy_to_page(hmm_mock_devmem_data(page), 0, buf, PAGE_SIZE);
-		if (!is_zone_device_page(page)) {
+		if (is_zone_device_page(page)) {
+			hmm_mock_devmem_mark_written(page);
+		} else {
 			get_page(page);
 			sys[nsys++] = page;
 		}
