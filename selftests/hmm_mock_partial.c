@@ -188,7 +188,7 @@ TEST_F(mem, device_write_to_lazily_freed_pages_on_the_device_survives_their_way_
 	size_t i;
 
 	SKIP_IF_SETUP_SKIPPED();
-	hmm_mock_stay_on_this_cpu();
+	ASSERT_EQ(0, hmm_mock_stay_on_this_cpu());
 	MAP_FILLED(16, 317);
 	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));

@@ -178,7 +178,7 @@ TEST(a_cpu_fault_revoking_exclusive_access_keeps_its_page_when_another_thread_za
 	struct hmm_mock_page_info info;
 	int64_t flags, maps;
 	const char *skipped;
-	cpu_set_t one, all;
+	cpu_set_t all;
 	pthread_t writer;
 	int fd, *p, buf[1024];
 	char *q;
@@ -186,10 +186,7 @@ TEST(a_cpu_fault_revoking_exclusive_access_keeps_its_page_when_another_thread_za
 
 	HMM_MOCK_OPEN_OR_SKIP(fd, HMM_MOCK_PRIVATE0, skipped);
 	(void)skipped;
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
-	CPU_ZERO(&one);
-	CPU_SET(sched_getcpu(), &one);
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	ASSERT_EQ(0, hmm_mock_stay_on_this_cpu_saving(&all));
 	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, madvise(p, page, MADV_NOHUGEPAGE));

@@ -187,16 +187,12 @@ TEST_F(mem, madvise_free_and_pageout_leave_device_data_alone)
  */
 TEST_F(mem, a_lazily_freed_page_written_again_survives_a_failed_migration_and_reclaim)
 {
-	cpu_set_t one, all;
 	unsigned long i;
 	char *p;
 
 	SKIP_IF_SETUP_SKIPPED();
 	DEVICE_BUF(16);
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
-	CPU_ZERO(&one);
-	CPU_SET(sched_getcpu(), &one);
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	ASSERT_EQ(0, hmm_mock_stay_on_this_cpu());
 	p = map_huge();
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, madvise(p, TWO_MB, MADV_NOHUGEPAGE));
@@ -214,7 +210,6 @@ TEST_F(mem, a_lazily_freed_page_written_again_survives_a_failed_migration_and_re
 		;
 	EXPECT_EQ(2 * len, i) TH_LOG("control page %lu kept: reclaim did not drop lazily freed pages",
 				     (i - len) / self->page);
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
 }
 
 /*

@@ -410,14 +410,24 @@ static inline int hmm_mock_uffd_register(void *p, size_t len, __u64 mode)
  * migrate_vma_setup() drains; should a page still be held,
  * hmm_mock_drain_lru_batches() drops the page cache (never anonymous
  * pages), which drains every CPU's batches (6.12 and 7.x, not 6.1).
+ * Returns 0 or errno; @was, if not NULL, keeps the mask to go back to.
  */
-static inline void hmm_mock_stay_on_this_cpu(void)
+static inline int hmm_mock_stay_on_this_cpu_saving(cpu_set_t *was)
 {
 	cpu_set_t set;
+	int cpu = sched_getcpu();
 
+	if (cpu < 0 || (was && sched_getaffinity(0, sizeof(*was), was)))
+		return errno;
 	CPU_ZERO(&set);
-	CPU_SET(sched_getcpu(), &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? errno : 0;
+}
+
+/* Each test runs in a process of its own: most never give the CPUs back. */
+static inline int hmm_mock_stay_on_this_cpu(void)
+{
+	return hmm_mock_stay_on_this_cpu_saving(NULL);
 }
 
 static inline void hmm_mock_drain_lru_batches(void)

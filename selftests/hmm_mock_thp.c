@@ -514,8 +514,7 @@ TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 		.fd = self->fd, .thp = self->thp, .buf = self->buf, .npages = self->npages,
 	};
 	struct sched_param idle = { 0 };
-	int go[2], done[2], i, err, cpu;
-	cpu_set_t one, all;
+	int go[2], done[2], i, err;
 	pthread_t thread;
 	char c = 0;
 
@@ -525,12 +524,7 @@ TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 	ASSERT_EQ(0, pipe(done));
 	m.go = go[0];
 	m.done = done[1];
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(all), &all));
-	cpu = sched_getcpu();
-	ASSERT_LE(0, cpu);
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+	ASSERT_EQ(0, hmm_mock_stay_on_this_cpu());
 	ASSERT_EQ(0, pthread_create(&thread, NULL, thp_mover_run, &m));
 	ASSERT_EQ(0, pthread_setschedparam(thread, SCHED_IDLE, &idle));
 	for (i = 0; i < 32; i++) {
@@ -545,7 +539,6 @@ TEST_F(thp, madvise_free_racing_migrations_of_a_thp_keeps_the_data)
 	close(go[0]);
 	close(done[0]);
 	close(done[1]);
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(all), &all));
 	ksft_print_msg("%lu of %d rounds moved the THP\n", m.moved, i);
 	EXPECT_EQ(0, m.bad) TH_LOG("MIGRATE_TO_DEV: %s", strerror(-m.bad));
 	/* The mutant's proof needs migrations in the window; all rounds move. */
