@@ -186,10 +186,19 @@ TEST_F(mem, device_write_to_lazily_freed_pages_on_the_device_survives_their_way_
 {
 	struct hmm_dmirror_cmd cmd;
 	size_t i;
+	char *q;
 
 	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, hmm_mock_stay_on_this_cpu());
 	MAP_FILLED(16, 317);
+	/* Swap-backed contents before: the device hands their pages out next. */
+	q = map_small(len);
+	ASSERT_NE(MAP_FAILED, (void *)q);
+	hmm_mock_fill(q, len, 315);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, q, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, q, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
 	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
 	ASSERT_EQ(n, cmd.cpages);

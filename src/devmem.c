@@ -518,7 +518,7 @@ static void hmm_mock_page_free(struct page *page)
 
 /**
  * hmm_mock_devmem_mark_written() - record that the device wrote a device page
- * @page: an allocated device page, mapped
+ * @page: an allocated device page of hmm-mock (an anonymous folio), mapped
  *
  * As a CPU write through a dirty PTE would: the contents now differ from
  * any copy in system memory, and the migration back passes the folio's

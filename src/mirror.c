@@ -653,7 +653,7 @@ unsigned long hmm_mock_mirror_write(struct hmm_mock_mirror *mirror, unsigned lon
 		if (!page)
 			break;
 		memcpy_to_page(hmm_mock_devmem_data(page), 0, buf, PAGE_SIZE);
-		if (is_zone_device_page(page)) {
+		if (hmm_mock_page_device(page)) {
 			hmm_mock_devmem_mark_written(page);
 		} else {
 			get_page(page);
