@@ -136,6 +136,7 @@ TEST_F(mem, exclusive_on_thp_behaves_as_the_lane_declares)
 		SKIP(return, "HMM_MOCK_EXPECT_EXCLUSIVE_THP is not declared for this kernel");
 	DEVICE_BUF(8);
 	MAP_THP_OR_SKIP(p, 137);
+	ASSERT_EQ(0, keep_khugepaged_off(p));
 
 	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd);
 	if (!strcmp(expect, "ebusy")) {
@@ -186,6 +187,7 @@ TEST_F(mem, exclusive_over_small_pages_and_a_thp_is_all_or_nothing)
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, thp, &prot, 1, NULL));
 	if (!(prot & HMM_DMIRROR_PROT_PMD))
 		SKIP(return, "no transparent huge page for the range (THP disabled)");
+	ASSERT_EQ(0, keep_khugepaged_off(thp));
 
 	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd);
 	if (!strcmp(expect, "ebusy")) {

@@ -274,6 +274,17 @@ static inline void *map_huge(void)
 		SKIP(return, "no transparent huge page for the range (THP disabled)"); \
 } while (0)
 
+/*
+ * Keeps khugepaged off a THP from now on. Exclusive access maps the THP by
+ * PTEs, which khugepaged may collapse again at any time, faulting the
+ * exclusive entries back: a test that checks the access is still there
+ * needs it gone.
+ */
+static inline int keep_khugepaged_off(void *thp)
+{
+	return madvise(thp, TWO_MB, MADV_NOHUGEPAGE) ? errno : 0;
+}
+
 static inline unsigned char local_prot(const FIXTURE_VARIANT(mem) *variant)
 {
 	return hmm_mock_local_prot(variant->coherent);
