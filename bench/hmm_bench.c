@@ -112,7 +112,11 @@ static int timed(int fd, const char *memory, const char *path, size_t len, char 
 	return ret;
 }
 
-/* CPU reads of a range on the device: one fault (migrate_to_ram) per page or folio. */
+/*
+ * CPU reads of a range on the device, page by page: each fault
+ * (migrate_to_ram) brings back what the module's driver chooses, a page,
+ * a folio or a window of pages.
+ */
 static int fault_back(int fd, const char *memory, size_t len, char *buf)
 {
 	char *p = map_filled(len);

@@ -79,6 +79,7 @@ static bool is_stats(unsigned long op)
 {
 	return _IOC_DIR(op) == _IOC_READ && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE && !_IOC_NR(op) &&
 	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_stats) ||
+		_IOC_SIZE(op) == offsetof(struct hmm_mock_stats, fault_around_pages) ||
 		_IOC_SIZE(op) == offsetof(struct hmm_mock_stats, settle_sleeps) ||
 		_IOC_SIZE(op) == offsetof(struct hmm_mock_stats, large_folio_pages));
 }

@@ -35,10 +35,68 @@ TEST_F(mem, migrated_pages_return_on_cpu_access_with_data)
 		EXPECT_EQ(st1.cpu_faults, st2.cpu_faults);
 		EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
 	} else {
-		EXPECT_EQ(st1.cpu_faults + n, st2.cpu_faults);
+		size_t w = st2.fault_around_pages * self->page;
+
+		/* One fault for each aligned window the range touches. */
+		ASSERT_LT(0UL, w);
+		EXPECT_EQ(st1.cpu_faults + ((uintptr_t)p + len - 1) / w - (uintptr_t)p / w + 1,
+			  st2.cpu_faults);
 		EXPECT_EQ(st0.pages_in_use, st2.pages_in_use);
 		EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	}
+}
+
+/*
+ * A CPU fault on a device-private page brings back the pages of its aligned
+ * window (HMM_MOCK_STATS' fault_around_pages) that the same device holds,
+ * and no others: not those past the window, nor the other device's page in
+ * it. The CPU reads coherent memory in place (a window of 0).
+ */
+TEST_F(mem, a_cpu_fault_brings_back_its_window_of_the_device_and_nothing_more)
+{
+	unsigned long w = hmm_mock_stats(self->fd).fault_around_pages, first, touched, other, i;
+	unsigned char *m, want;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(64, 17);
+	ASSERT_EQ(variant->coherent, !w);
+	ASSERT_GE(16UL, w);
+	/* The first whole window after the range's first page; the fault hits its last page. */
+	first = ((uintptr_t)p / (self->page * (w ?: 1)) + 1) * (w ?: 1) - (uintptr_t)p / self->page;
+	touched = first + (w ? w - 1 : 0);
+	other = w > 1 ? first + w / 2 : n;
+	if (other < n) {
+		ASSERT_EQ(0, hmm_mock_cmd(self->peer, HMM_DMIRROR_MIGRATE_TO_DEV,
+					  p + other * self->page, buf, 1, NULL));
+		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, other,
+					  NULL));
+		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV,
+					  p + (other + 1) * self->page, buf, n - other - 1, NULL));
+	} else {
+		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	}
+
+	/* The fault: this page's data, read by the CPU. */
+	EXPECT_EQ(17 + (int)(touched * self->page / sizeof(int)),
+		  *(int *)(p + touched * self->page));
+	m = malloc(n);
+	ASSERT_NE(NULL, m);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, p, m, n, NULL));
+	for (i = 0; i < n; i++) {
+		if (i == other)
+			want = variant->coherent ? HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE |
+						   HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_NONE;
+		else if (i >= first && i < first + w)
+			want = HMM_DMIRROR_PROT_WRITE;
+		else
+			want = local_prot(variant) | HMM_DMIRROR_PROT_WRITE;
+		EXPECT_EQ(want, m[i]) TH_LOG("page %lu (window %lu..%lu, other %lu)", i, first,
+					     first + w - 1, other);
+		if (want != m[i])
+			break;
+	}
+	free(m);
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 17));
 }
 
 TEST_F(mem, migrate_to_system_moves_every_page_back)

@@ -51,6 +51,7 @@ static int op_read(struct model *M, const struct step *s)
 	bool excl = s->op == OP_EXCL;
 	int f = s->dev, bad = first_below(M, s, excl ? M_RW : M_RO), i, ret;
 	struct hmm_dmirror_cmd c;
+	unsigned int was;
 
 	ret = cmd(M, f, excl ? HMM_DMIRROR_EXCLUSIVE : HMM_DMIRROR_READ, s, buf, &c);
 	if (want_ret(M, op_name[s->op], ret, bad < 0 ? 0 : -EFAULT))
@@ -63,12 +64,15 @@ static int op_read(struct model *M, const struct step *s)
 
 		if (bad < 0 && observe(M, s->r, i, buf + (i - s->a) * psz, op_name[s->op]))
 			return -1;
+		was = p->st;
 		if (!excl) {
 			p->st = tr_read(p->st, f);
+			fault_around(M, s->r, i, was, p->st);
 			dev_touch(p, f);
 			continue;
 		}
 		p->st = tr_write(p->st, -1);	/* get_user_pages() for write */
+		fault_around(M, s->r, i, was, p->st);
 		p->xent = T_YES;
 		p->xo = f;
 		p->xm = bad < 0 ? T_YES : T_NO;
@@ -81,6 +85,7 @@ static int op_write(struct model *M, const struct step *s)
 {
 	int f = s->dev, end = s->a + s->n, bad = first_below(M, s, M_RW), i, ret, walk;
 	bool eperm, efault;
+	unsigned int was;
 	struct hmm_dmirror_cmd c;
 
 	walk = write_walk(M, s, &eperm, &efault);
@@ -96,9 +101,11 @@ static int op_write(struct model *M, const struct step *s)
 	for (i = s->a; i < (bad < 0 ? end : walk); i++) {
 		struct mpage *p = PG(M, s->r, i);
 
+		was = p->st;
 		if (bad < 0) {
 			data_set(p, SEED(s->id, i - s->a));
 			p->st = tr_write(p->st, f);
+			fault_around(M, s->r, i, was, p->st);
 			dev_touch(p, f);
 			continue;
 		}
@@ -106,6 +113,7 @@ static int op_write(struct model *M, const struct step *s)
 		if (i < bad)
 			data_maybe(p, SEED(s->id, i - s->a));
 		p->st |= tr_write(p->st, f);
+		fault_around(M, s->r, i, was, p->st);
 		p->xent = tri_weaken(p->xent);
 		p->xm = tri_weaken(p->xm);
 	}
@@ -242,6 +250,7 @@ static int dev_open(struct model *M, int d)
 
 static int op_cpu(struct model *M, const struct step *s, bool write)
 {
+	unsigned int was;
 	int i, sig;
 
 	for (i = s->a; i < s->a + s->n; i++) {
@@ -259,7 +268,9 @@ static int op_cpu(struct model *M, const struct step *s, bool write)
 			data_set(p, SEED(s->id, i - s->a));
 		else if (observe(M, s->r, i, buf, "CPU read"))
 			return -1;
+		was = p->st;
 		p->st = write ? tr_write(p->st, -1) : tr_read(p->st, -1);
+		fault_around(M, s->r, i, was, p->st);
 		p->xent = p->xm = T_NO;
 	}
 	return 0;
@@ -529,6 +540,7 @@ FIXTURE(model) {
 	const char *skipped;
 	int devs;		/* devices of the variant that exist */
 	bool excl;
+	int fault_around;	/* HMM_MOCK_STATS' fault_around_pages of device 0 */
 };
 
 FIXTURE_VARIANT(model) {
@@ -552,6 +564,8 @@ FIXTURE_SETUP(model)
 		fd = hmm_mock_open(d, &why, &err);
 		ASSERT_TRUE(fd >= 0 || why) TH_LOG("open hmm_dmirror%d: %s", d, strerror(-err));
 		self->devs |= (fd >= 0) << d;
+		if (fd >= 0 && IS_PRIVATE(d))
+			self->fault_around = hmm_mock_stats(fd).fault_around_pages;
 		if (fd >= 0)
 			close(fd);	/* the walks open their own files */
 	}
@@ -573,7 +587,8 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 	unsigned long long base = strtoull(getenv("HMM_MOCK_MODEL_SEED") ?: "0", NULL, 0);
 	int n = atoi(getenv("HMM_MOCK_MODEL_STEPS") ?: "0") ?: DEFAULT_STEPS;
 	struct sigaction sa = { .sa_handler = on_cpu_fault, .sa_flags = SA_NODEFER };
-	struct cfg c = { .devs = self->devs, .excl = self->excl };
+	struct cfg c = { .devs = self->devs, .excl = self->excl,
+			 .fault_around = self->fault_around };
 	char line[192], cat[16], msg[sizeof(((struct model *)0)->msg)], *tok;
 	unsigned long long seed = (base = base ?: (unsigned long long)time(NULL)) + salt;
 	int fail, i, replays = 0;
@@ -603,10 +618,10 @@ static void walk(struct __test_metadata *_metadata, FIXTURE_DATA(model) *self, i
 		for (i = 0; i < NR_OPS; i++)
 			c.skip |= !strcmp(tok, op_name[i]) << i;
 	generate(&c, steps, n, seed);
-	ksft_print_msg("seed %llu (HMM_MOCK_MODEL_SEED=%llu + %d), %d steps, devices %#x, exclusive %s, swap %s, compaction %s, skip %#x, ranges of %d/%d/%d pages\n",
+	ksft_print_msg("seed %llu (HMM_MOCK_MODEL_SEED=%llu + %d), %d steps, devices %#x, exclusive %s, swap %s, compaction %s, skip %#x, fault-around %d, ranges of %d/%d/%d pages\n",
 		       seed, (unsigned long long)base, salt, n, c.devs, c.excl ? "yes" : "no",
 		       c.swap ? "on" : "off", compactor > 0 ? "on another CPU" : "off", c.skip,
-		       c.npages[0], c.npages[1], c.npages[2]);
+		       c.fault_around, c.npages[0], c.npages[1], c.npages[2]);
 	c.deadline = (t0 = hmm_mock_now()) + WALK_SECS;
 	fail = replay(&M, &c, steps, n);
 	for (line[0] = 0, i = 0; i < NR_OPS; i++)

@@ -284,6 +284,7 @@ struct cfg {
 	double deadline;		/* CLOCK_MONOTONIC time the walk stops at */
 	int npages[NR_RANGES];
 	uint64_t untouched[NR_RANGES];	/* pages left unwritten at the start */
+	int fault_around;		/* pages a CPU fault may bring back (HMM_MOCK_STATS) */
 };
 
 struct model {
@@ -573,6 +574,34 @@ static void forked(struct model *M)
 
 			p->xent = p->xm = T_NO;
 			if (p->st & ST_PRIV)
+				p->st |= ST_S;
+		}
+}
+
+/*
+ * After an access that may have faulted page @i of range @r back from
+ * private device memory (@was: where it was, @now: where it may be): the
+ * fault brought back that device's pages in the page's aligned window of
+ * cfg.fault_around pages, within its VMA, so those may be in system
+ * memory too. A page mapped otherwise is in another VMA; pages with the
+ * same mapping may still be too, which only loosens the model.
+ */
+static void fault_around(struct model *M, int r, int i, unsigned int was, unsigned int now)
+{
+	size_t w = (size_t)M->c->fault_around * psz;
+	unsigned int devs = now & ST_S ? was & ST_PRIV : 0;
+	int j, step;
+
+	if (M->c->fault_around < 2 || !devs)
+		return;
+	for (step = -1; step <= 1; step += 2)
+		for (j = i + step; j >= 0 && j < M->c->npages[r]; j += step) {
+			struct mpage *p = PG(M, r, j);
+
+			if ((uintptr_t)ADDR(M, r, j) / w != (uintptr_t)ADDR(M, r, i) / w ||
+			    p->m != PG(M, r, i)->m)
+				break;
+			if ((p->st & devs) && p->xent != T_YES)
 				p->st |= ST_S;
 		}
 }

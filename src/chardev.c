@@ -294,8 +294,9 @@ static int hmm_mock_cmd_run(struct hmm_mock_mirror *mirror, unsigned int op,
 
 /* Size of struct hmm_mock_stats before the large-folio counters. */
 #define HMM_MOCK_STATS_SIZE_V1	offsetof(struct hmm_mock_stats, large_folio_pages)
-/* ... and as it was before settle_sleeps. */
+/* ... and as it was before settle_sleeps, and before fault_around_pages. */
 #define HMM_MOCK_STATS_SIZE_V2	offsetof(struct hmm_mock_stats, settle_sleeps)
+#define HMM_MOCK_STATS_SIZE_V3	offsetof(struct hmm_mock_stats, fault_around_pages)
 
 /*
  * HMM_MOCK_STATS: the structure only grows at its end, so a caller built
@@ -306,6 +307,7 @@ static bool hmm_mock_is_stats_op(unsigned int op)
 	return _IOC_DIR(op) == _IOC_READ && _IOC_TYPE(op) == HMM_MOCK_IOC_TYPE &&
 	       _IOC_NR(op) == _IOC_NR(HMM_MOCK_STATS) &&
 	       (_IOC_SIZE(op) == sizeof(struct hmm_mock_stats) ||
+		_IOC_SIZE(op) == HMM_MOCK_STATS_SIZE_V3 ||
 		_IOC_SIZE(op) == HMM_MOCK_STATS_SIZE_V2 ||
 		_IOC_SIZE(op) == HMM_MOCK_STATS_SIZE_V1);
 }

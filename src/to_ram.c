@@ -17,6 +17,9 @@
 #include "hmm_mock.h"
 #include "migrate.h"
 
+/* The most pages a CPU fault brings back: see hmm_mock_fault_around_pages(). */
+#define HMM_MOCK_FAULT_AROUND	16
+
 /*
  * Moves the large device folio at entry @i into a THP, if one can be had.
  * Returns 1 when it did, 0 when no THP was to be had, -EIO when a copy
@@ -154,8 +157,36 @@ static void hmm_mock_inject_sleep(struct vm_fault *vmf, atomic_t *ms)
 }
 
 /*
- * Moves the faulting page back, with the @npages - 1 pages after it when
- * @flags collects a whole large folio, using @src and @dst as the arrays.
+ * Gives the faulting entry @fault its system page first, so that a failed
+ * copy or allocation lands on the page the fault needs; the neighbours
+ * follow only when it moved, and only if memory is at hand: each of them
+ * may stay on the device. A large folio at @fault takes the whole window.
+ */
+static int hmm_mock_fill_fault_first(const struct hmm_mock_sysmem_dst *to,
+				     const unsigned long *src, unsigned long *dst,
+				     unsigned long npages, unsigned long fault)
+{
+	struct hmm_mock_sysmem_dst at = *to;
+	unsigned long nr = src[fault] & HMM_MOCK_PFN_COMPOUND ? npages - fault : 1;
+	int err;
+
+	memset(dst, 0, npages * sizeof(*dst));
+	at.start = to->start + (fault << PAGE_SHIFT);
+	err = hmm_mock_fill_system_pages(&at, src + fault, dst + fault, nr);
+	if (!dst[fault])
+		return err;
+	at.gfp |= __GFP_NORETRY | __GFP_NOWARN;
+	at.start = to->start;
+	hmm_mock_fill_system_pages(&at, src, dst, fault);
+	at.start = to->start + ((fault + nr) << PAGE_SHIFT);
+	hmm_mock_fill_system_pages(&at, src + fault + nr, dst + fault + nr, npages - fault - nr);
+	return 0;
+}
+
+/*
+ * Moves the @npages pages from @start back, the faulting one among them
+ * (a whole large folio when @flags collects one), using @src and @dst as
+ * the arrays.
  */
 static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_device *mdev,
 					unsigned long start, unsigned long npages,
@@ -176,12 +207,16 @@ static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_de
 		.start = start,
 		.gfp = GFP_HIGHUSER_MOVABLE,
 	};
+	unsigned long fault = (vmf->address - start) >> PAGE_SHIFT;
 	vm_fault_t ret = 0;
 	int err;
 
 	hmm_mock_inject_sleep(vmf, &mdev->inject.fault_delay_ms);
 	if (migrate_vma_setup(&args))
 		return VM_FAULT_SIGBUS;
+	/* A large folio collected whole is entry 0, whichever page faulted. */
+	if (src[0] & HMM_MOCK_PFN_COMPOUND)
+		fault = 0;
 	/*
 	 * Widen the window in which this fault holds the page: its reference,
 	 * and the page lock if it collected the page.
@@ -189,14 +224,14 @@ static vm_fault_t hmm_mock_fault_window(struct vm_fault *vmf, struct hmm_mock_de
 	hmm_mock_inject_sleep(vmf, &mdev->inject.hold_lock_ms);
 	to.no_thp = (flags & HMM_MOCK_SELECT_COMPOUND) &&
 		    atomic_xchg(&mdev->inject.fault_no_thp, 0);
-	err = hmm_mock_fill_system_pages(&to, src, dst, npages);
+	err = hmm_mock_fill_fault_first(&to, src, dst, npages, fault);
 	/*
 	 * Not collected (someone else is moving the page), or the entry is
 	 * empty now (unmapped meanwhile, which migrate_vma_setup() offers to
 	 * fill): the fault retries. Collected but not moved: its copy failed
 	 * or no system page was free.
 	 */
-	if (migrate_pfn_to_page(src[0]) && (src[0] & MIGRATE_PFN_MIGRATE) && !dst[0])
+	if (migrate_pfn_to_page(src[fault]) && (src[fault] & MIGRATE_PFN_MIGRATE) && !dst[fault])
 		ret = err ? VM_FAULT_SIGBUS : VM_FAULT_OOM;
 	migrate_vma_pages(&args);
 	if (hmm_mock_vacate_moved(src, npages))
@@ -226,11 +261,33 @@ static vm_fault_t hmm_mock_fault_pmd(struct vm_fault *vmf, struct hmm_mock_devic
 }
 
 /**
+ * hmm_mock_fault_around_pages() - pages a CPU fault may bring back
+ * @mdev:	the device
+ *
+ * A CPU fault on a device-private page brings back, with it, the pages of
+ * the same device in its aligned window of HMM_MOCK_FAULT_AROUND pages
+ * (within the VMA): one migration of a window costs little more than one
+ * of a page, and an access to a page is seldom the last to its window.
+ * Not on devices with large folios: collecting a neighbour that belongs to
+ * a pte-mapped large folio splits it under a sleeping folio lock while
+ * the fault holds its own page's lock, and two such faults, or a fault
+ * and an eviction, could then wait for each other.
+ *
+ * Return: HMM_MOCK_FAULT_AROUND, or 1.
+ */
+static unsigned long hmm_mock_fault_around_pages(struct hmm_mock_device *mdev)
+{
+	return hmm_mock_devmem_large(mdev) ? 1 : HMM_MOCK_FAULT_AROUND;
+}
+
+/**
  * hmm_mock_migrate_to_ram() - dev_pagemap_ops.migrate_to_ram
  * @vmf: the CPU fault on a device-private page of hmm-mock
  *
  * Moves the page (or, for a PMD-mapped large folio, the whole folio) to
- * system memory; a large folio mapped by ptes moves page by page.
+ * system memory, with its neighbours on the same device (see
+ * hmm_mock_fault_around_pages()); a large folio mapped by ptes moves page
+ * by page.
  *
  * Return: 0 (also when another thread moved the page first: the fault
  * retries), VM_FAULT_OOM or VM_FAULT_SIGBUS.
@@ -238,12 +295,15 @@ static vm_fault_t hmm_mock_fault_pmd(struct vm_fault *vmf, struct hmm_mock_devic
 vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
 {
 	struct hmm_mock_device *mdev = hmm_mock_page_device(vmf->page);
-	unsigned long src = 0, dst = 0;
+	unsigned long nr = hmm_mock_fault_around_pages(mdev), size = nr << PAGE_SHIFT;
+	unsigned long src[HMM_MOCK_FAULT_AROUND], dst[HMM_MOCK_FAULT_AROUND];
+	unsigned long start = max(ALIGN_DOWN(vmf->address, size), vmf->vma->vm_start);
+	unsigned long end = min(ALIGN_DOWN(vmf->address, size) + size, vmf->vma->vm_end);
 
 	if (hmm_mock_devmem_large(mdev) && !vmf->pte && folio_test_large(page_folio(vmf->page)))
 		return hmm_mock_fault_pmd(vmf, mdev);
-	return hmm_mock_fault_window(vmf, mdev, vmf->address & PAGE_MASK, 1,
-				     MIGRATE_VMA_SELECT_DEVICE_PRIVATE, &src, &dst);
+	return hmm_mock_fault_window(vmf, mdev, start, (end - start) >> PAGE_SHIFT,
+				     MIGRATE_VMA_SELECT_DEVICE_PRIVATE, src, dst);
 }
 
 /**
@@ -254,5 +314,7 @@ vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
 void hmm_mock_migrate_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats)
 {
 	stats->cpu_faults = atomic_long_read(&mdev->cpu_faults);
+	stats->fault_around_pages = mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ?
+				    hmm_mock_fault_around_pages(mdev) : 0;
 	stats->evicted = atomic_long_read(&mdev->evicted);
 }

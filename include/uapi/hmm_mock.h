@@ -111,6 +111,11 @@ enum {
  * @folio_splits: large device folios the kernel split while in use
  * @settle_sleeps: device accesses that slept on HMM_MOCK_INJECT's
  *		settle_delay_ms (counted as the sleep begins)
+ * @fault_around_pages: a CPU fault on a device-private page brings back
+ *		the device's pages in the aligned window of this many pages
+ *		around it, within its VMA (1: the page alone, on kernels with
+ *		large device folios; 0: device-coherent memory, which the CPU
+ *		reads in place); one @cpu_faults count per fault
  *
  * Counts are for the whole device, across all open files. At any quiet
  * moment @pages_free + @pages_in_use == @pages_total.
@@ -128,6 +133,7 @@ struct hmm_mock_stats {
 	__u64 large_free;
 	__u64 folio_splits;
 	__u64 settle_sleeps;
+	__u64 fault_around_pages;
 };
 
 /*
