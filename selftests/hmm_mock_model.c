@@ -51,7 +51,6 @@ static int op_read(struct model *M, const struct step *s)
 	bool excl = s->op == OP_EXCL;
 	int f = s->dev, bad = first_below(M, s, excl ? M_RW : M_RO), i, ret;
 	struct hmm_dmirror_cmd c;
-	unsigned int was;
 
 	ret = cmd(M, f, excl ? HMM_DMIRROR_EXCLUSIVE : HMM_DMIRROR_READ, s, buf, &c);
 	if (want_ret(M, op_name[s->op], ret, bad < 0 ? 0 : -EFAULT))
@@ -64,15 +63,12 @@ static int op_read(struct model *M, const struct step *s)
 
 		if (bad < 0 && observe(M, s->r, i, buf + (i - s->a) * psz, op_name[s->op]))
 			return -1;
-		was = p->st;
 		if (!excl) {
 			p->st = tr_read(p->st, f);
-			fault_around(M, s->r, i, was, p->st);
 			dev_touch(p, f);
 			continue;
 		}
 		p->st = tr_write(p->st, -1);	/* get_user_pages() for write */
-		fault_around(M, s->r, i, was, p->st);
 		p->xent = T_YES;
 		p->xo = f;
 		p->xm = bad < 0 ? T_YES : T_NO;
@@ -85,7 +81,6 @@ static int op_write(struct model *M, const struct step *s)
 {
 	int f = s->dev, end = s->a + s->n, bad = first_below(M, s, M_RW), i, ret, walk;
 	bool eperm, efault;
-	unsigned int was;
 	struct hmm_dmirror_cmd c;
 
 	walk = write_walk(M, s, &eperm, &efault);
@@ -101,11 +96,9 @@ static int op_write(struct model *M, const struct step *s)
 	for (i = s->a; i < (bad < 0 ? end : walk); i++) {
 		struct mpage *p = PG(M, s->r, i);
 
-		was = p->st;
 		if (bad < 0) {
 			data_set(p, SEED(s->id, i - s->a));
 			p->st = tr_write(p->st, f);
-			fault_around(M, s->r, i, was, p->st);
 			dev_touch(p, f);
 			continue;
 		}
@@ -113,7 +106,6 @@ static int op_write(struct model *M, const struct step *s)
 		if (i < bad)
 			data_maybe(p, SEED(s->id, i - s->a));
 		p->st |= tr_write(p->st, f);
-		fault_around(M, s->r, i, was, p->st);
 		p->xent = tri_weaken(p->xent);
 		p->xm = tri_weaken(p->xm);
 	}

@@ -579,12 +579,15 @@ static void forked(struct model *M)
 }
 
 /*
- * After an access that may have faulted page @i of range @r back from
+ * After a CPU access that may have faulted page @i of range @r back from
  * private device memory (@was: where it was, @now: where it may be): the
  * fault brought back that device's pages in the page's aligned window of
  * cfg.fault_around pages, within its VMA, so those may be in system
- * memory too. A page mapped otherwise is in another VMA; pages with the
- * same mapping may still be too, which only loosens the model.
+ * memory too, and its invalidation dropped the devices' mappings of the
+ * window, exclusive ones too. A page mapped otherwise is in another VMA;
+ * pages with the same mapping may still be too, which only loosens the
+ * model. (The kernel's own faults, for GUP and device accesses, bring
+ * back one page.)
  */
 static void fault_around(struct model *M, int r, int i, unsigned int was, unsigned int now)
 {
@@ -603,6 +606,7 @@ static void fault_around(struct model *M, int r, int i, unsigned int was, unsign
 				break;
 			if ((p->st & devs) && p->xent != T_YES)
 				p->st |= ST_S;
+			p->xm = tri_weaken(p->xm);
 		}
 }
 

@@ -313,8 +313,10 @@ TEST(cpu_fault_with_a_failed_copy_gets_sigbus_and_loses_nothing)
 
 	HMM_MOCK_OPEN_OR_SKIP(fd, HMM_MOCK_PRIVATE0, skipped);
 	(void)skipped;
-	p = map_small(len);
+	/* At the start of an aligned window of 16 (fault-around's largest). */
+	p = map_small(32 * page);
 	ASSERT_NE(MAP_FAILED, p);
+	p += (16 - (uintptr_t)p / page % 16) % 16 * page;
 	buf = malloc(len);
 	ASSERT_NE(NULL, buf);
 	hmm_mock_fill(p, len, 61);

@@ -261,17 +261,21 @@ static vm_fault_t hmm_mock_fault_pmd(struct vm_fault *vmf, struct hmm_mock_devic
 }
 
 /**
- * hmm_mock_fault_around_pages() - pages a CPU fault may bring back
+ * hmm_mock_fault_around_pages() - pages a user-mode CPU fault brings back
  * @mdev:	the device
  *
- * A CPU fault on a device-private page brings back, with it, the pages of
- * the same device in its aligned window of HMM_MOCK_FAULT_AROUND pages
- * (within the VMA): one migration of a window costs little more than one
- * of a page, and an access to a page is seldom the last to its window.
- * Not on devices with large folios: collecting a neighbour that belongs to
- * a pte-mapped large folio splits it under a sleeping folio lock while
+ * A fault of a user-mode access on a device-private page brings back,
+ * with it, the pages of the same device in its aligned window of
+ * HMM_MOCK_FAULT_AROUND pages (within the VMA): one migration of a window
+ * costs little more than one of a page, and an access to a page is seldom
+ * the last to its window. The window's invalidation also drops the
+ * device's mappings of every page in it, exclusive ones included, so the
+ * kernel's own faults (GUP, hmm_range_fault()), whose callers walk a range
+ * page by page and may already hold the pages before, bring back one.
+ * Not on devices with large folios: collecting a neighbour that belongs
+ * to a pte-mapped large folio splits it under a sleeping folio lock while
  * the fault holds its own page's lock, and two such faults, or a fault
- * and an eviction, could then wait for each other.
+ * and a migration collecting the fault's page, could wait for each other.
  *
  * Return: HMM_MOCK_FAULT_AROUND, or 1.
  */
@@ -285,9 +289,9 @@ static unsigned long hmm_mock_fault_around_pages(struct hmm_mock_device *mdev)
  * @vmf: the CPU fault on a device-private page of hmm-mock
  *
  * Moves the page (or, for a PMD-mapped large folio, the whole folio) to
- * system memory, with its neighbours on the same device (see
- * hmm_mock_fault_around_pages()); a large folio mapped by ptes moves page
- * by page.
+ * system memory; for a user-mode access, with its neighbours on the same
+ * device (see hmm_mock_fault_around_pages()). A large folio mapped by
+ * ptes moves page by page.
  *
  * Return: 0 (also when another thread moved the page first: the fault
  * retries), VM_FAULT_OOM or VM_FAULT_SIGBUS.
@@ -295,10 +299,11 @@ static unsigned long hmm_mock_fault_around_pages(struct hmm_mock_device *mdev)
 vm_fault_t hmm_mock_migrate_to_ram(struct vm_fault *vmf)
 {
 	struct hmm_mock_device *mdev = hmm_mock_page_device(vmf->page);
-	unsigned long nr = hmm_mock_fault_around_pages(mdev), size = nr << PAGE_SHIFT;
+	unsigned long nr = vmf->flags & FAULT_FLAG_USER ? hmm_mock_fault_around_pages(mdev) : 1;
 	unsigned long src[HMM_MOCK_FAULT_AROUND], dst[HMM_MOCK_FAULT_AROUND];
-	unsigned long start = max(ALIGN_DOWN(vmf->address, size), vmf->vma->vm_start);
-	unsigned long end = min(ALIGN_DOWN(vmf->address, size) + size, vmf->vma->vm_end);
+	unsigned long size = nr << PAGE_SHIFT, base = ALIGN_DOWN(vmf->address, size);
+	unsigned long start = max(base, vmf->vma->vm_start);
+	unsigned long end = min(base + size, vmf->vma->vm_end);
 
 	if (hmm_mock_devmem_large(mdev) && !vmf->pte && folio_test_large(page_folio(vmf->page)))
 		return hmm_mock_fault_pmd(vmf, mdev);

@@ -98,7 +98,8 @@ enum {
  * @pages_free:	device pages on the free list (reference count zero)
  * @pages_in_use: device pages handed out and not yet freed
  * @page_frees:	times the kernel handed a device page back (page_free)
- * @cpu_faults:	CPU faults that moved a device-private page to system memory
+ * @cpu_faults:	CPU faults that moved device-private pages to system
+ *		memory, one count per fault whatever its window moved
  * @evicted:	device pages moved to system memory by eviction
  *		(HMM_DMIRROR_RELEASE, last close, module unload)
  * @large_folio_pages: pages in each large device folio the device hands
@@ -111,11 +112,14 @@ enum {
  * @folio_splits: large device folios the kernel split while in use
  * @settle_sleeps: device accesses that slept on HMM_MOCK_INJECT's
  *		settle_delay_ms (counted as the sleep begins)
- * @fault_around_pages: a CPU fault on a device-private page brings back
- *		the device's pages in the aligned window of this many pages
- *		around it, within its VMA (1: the page alone, on kernels with
- *		large device folios; 0: device-coherent memory, which the CPU
- *		reads in place); one @cpu_faults count per fault
+ * @fault_around_pages: the fault of a user-mode access to a device-private
+ *		page brings back the device's pages in the aligned window of
+ *		this many pages around it, within its VMA, and the device's
+ *		mappings of that window are dropped (1: the page alone, or
+ *		its whole folio when mapped by a PMD, on kernels with large
+ *		device folios; 0: device-coherent memory, which the CPU
+ *		reads in place). The kernel's own faults (GUP,
+ *		hmm_range_fault()) bring back the page alone.
  *
  * Counts are for the whole device, across all open files. At any quiet
  * moment @pages_free + @pages_in_use == @pages_total.
