@@ -458,14 +458,17 @@ TEST_F_TIMEOUT(fuzz, ioctl_numbers_outside_the_abi_are_rejected, TIMEOUT)
 	SKIP_IF_SETUP_SKIPPED();
 	/*
 	 * One loop over dir, type, nr, size (65: the stats' size, 66: the
-	 * largest, 67: the stats' size before settle_sleeps), NULL arg.
+	 * largest, 67 and 68: the stats' sizes before settle_sleeps and
+	 * before fault_around_pages), NULL arg.
 	 */
-	for (i = 0; i < 4 * 2 * 17 * 68 * 2; i++) {
-		unsigned int dir = i / (2 * 17 * 68 * 2), type = i / (17 * 68 * 2) % 2;
-		unsigned int nr = i / (68 * 2) % 17, size = i / 2 % 68, null = i % 2;
+	for (i = 0; i < 4 * 2 * 17 * 69 * 2; i++) {
+		unsigned int dir = i / (2 * 17 * 69 * 2), type = i / (17 * 69 * 2) % 2;
+		unsigned int nr = i / (69 * 2) % 17, size = i / 2 % 69, null = i % 2;
+		const size_t v3 = offsetof(struct hmm_mock_stats, fault_around_pages);
 		unsigned int sz = size == 65 ? sizeof(struct hmm_mock_stats) :
 				  size == 66 ? 0x3fff :
-				  size == 67 ? offsetof(struct hmm_mock_stats, settle_sleeps) : size;
+				  size == 67 ? offsetof(struct hmm_mock_stats, settle_sleeps) :
+				  size == 68 ? v3 : size;
 		struct call c = { .op = _IOC(dir, types[type], nr, sz),
 				  .arg = null ? ARG_NULL : ARG_OK,
 				  .cmd = { (uintptr_t)f->canary, (uintptr_t)f->buf, 0, 0, 0 } };

@@ -36,11 +36,16 @@ TEST_F(mem, migrated_pages_return_on_cpu_access_with_data)
 		EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE);
 	} else {
 		size_t w = st2.fault_around_pages * self->page;
+		unsigned long windows;
 
-		/* One fault for each aligned window the range touches. */
+		/*
+		 * One fault for each aligned window the range touches, or
+		 * more where a neighbour found no memory and stayed behind.
+		 */
 		ASSERT_LT(0UL, w);
-		EXPECT_EQ(st1.cpu_faults + ((uintptr_t)p + len - 1) / w - (uintptr_t)p / w + 1,
-			  st2.cpu_faults);
+		windows = ((uintptr_t)p + len - 1) / w - (uintptr_t)p / w + 1;
+		EXPECT_LE(st1.cpu_faults + windows, st2.cpu_faults);
+		EXPECT_GE(st1.cpu_faults + n, st2.cpu_faults);
 		EXPECT_EQ(st0.pages_in_use, st2.pages_in_use);
 		EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_WRITE);
 	}

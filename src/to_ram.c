@@ -159,7 +159,8 @@ static void hmm_mock_inject_sleep(struct vm_fault *vmf, atomic_t *ms)
 /*
  * Gives the faulting entry @fault its system page first, so that a failed
  * copy or allocation lands on the page the fault needs; the neighbours
- * follow only when it moved, and only if memory is at hand: each of them
+ * follow only when it moved, and only if memory is at hand (no direct
+ * reclaim while the fault holds the window's pages locked): each of them
  * may stay on the device. A large folio at @fault takes the whole window.
  */
 static int hmm_mock_fill_fault_first(const struct hmm_mock_sysmem_dst *to,
@@ -175,7 +176,7 @@ static int hmm_mock_fill_fault_first(const struct hmm_mock_sysmem_dst *to,
 	err = hmm_mock_fill_system_pages(&at, src + fault, dst + fault, nr);
 	if (!dst[fault])
 		return err;
-	at.gfp |= __GFP_NORETRY | __GFP_NOWARN;
+	at.gfp = (at.gfp & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
 	at.start = to->start;
 	hmm_mock_fill_system_pages(&at, src, dst, fault);
 	at.start = to->start + ((fault + nr) << PAGE_SHIFT);
