@@ -32,6 +32,8 @@ lane_load() {
 	LANE_VM_SWAP=0
 	LANE_VM_NUMA=1
 	LANE_VM_MOVABLE=1024
+	# QEMU's CPU model, if not its default (qemu64 under TCG).
+	LANE_QEMU_CPU=
 	# shellcheck source=/dev/null
 	. "$f"
 	case $LANE_KIND in

@@ -115,6 +115,7 @@ vm_pick_accel() {
 # RUN_DIR/output.log and, live, to stdout.
 vm_boot() {
 	local run=$1 append=$2 limit=$3 qpid rc a args=()
+	[ -n "${LANE_QEMU_CPU:-}" ] && args+=(-cpu "$LANE_QEMU_CPU")
 	: >"$run/console.log"
 	: >"$run/output.log"
 	for a in "${VM_QEMU_ARGS[@]}"; do
