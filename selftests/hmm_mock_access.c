@@ -168,4 +168,41 @@ TEST_F(mem, device_read_of_inaccessible_mapping_is_efault)
 	EXPECT_EQ(-EINVAL, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, 2, NULL));
 }
 
+/*
+ * The device copies straight into the caller's buffer. A buffer that needs
+ * a fault is faulted in without being written first: here it is the range
+ * itself, on the device, and a byte written ahead of the copy would be a
+ * byte of the data.
+ */
+TEST_F(mem, device_read_into_its_own_range_keeps_the_data)
+{
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(32, 4);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_READ, p, p, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 4));
+}
+
+/*
+ * The second page's data starts in the buffer's last readable page and
+ * ends in an unreadable one: the write fails and that page keeps all of
+ * its old data, not half of it.
+ */
+TEST_F(mem, device_write_from_a_buffer_ending_mid_page_writes_no_page_it_cannot_read)
+{
+	char *src;
+
+	SKIP_IF_SETUP_SKIPPED();
+	MAP_FILLED(2, 6);
+	src = mmap(NULL, 3 * self->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	ASSERT_NE(MAP_FAILED, (void *)src);
+	ASSERT_EQ(0, mprotect(src + 2 * self->page, self->page, PROT_NONE));
+	hmm_mock_fill(src, 2 * self->page, 9);
+	EXPECT_EQ(-EFAULT, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, src + self->page / 2,
+					n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p + self->page, self->page, 6 + (int)(self->page / 4)));
+	munmap(src, 3 * self->page);
+}
+
 TEST_HARNESS_MAIN

@@ -40,10 +40,27 @@ static unsigned long hmm_mock_cmd_end(const struct hmm_dmirror_cmd *cmd)
 	return cmd->addr + (cmd->npages << PAGE_SHIFT);
 }
 
-/* A bounce buffer for one batch of the command's range. */
-static void *hmm_mock_bounce_alloc(const struct hmm_dmirror_cmd *cmd)
+/*
+ * A device access stopped at @ubuf because the user buffer needs a page
+ * fault: faults the @len bytes from there in, without any lock held, for
+ * the copy to try again. The buffer a READ fills is faulted in without
+ * being written, since it may overlap the range the READ still has to
+ * copy.
+ *
+ * Return: 0, -EFAULT when not even the first page's worth can be faulted
+ * in (the copy would stop there again), or -EINTR.
+ */
+static int hmm_mock_user_fault(void __user *ubuf, size_t len, enum hmm_mock_fault_mode mode)
 {
-	return kvmalloc(min_t(u64, cmd->npages, HMM_MOCK_BATCH) << PAGE_SHIFT, GFP_KERNEL);
+	size_t left;
+
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	if (mode == HMM_MOCK_FAULT_WRITE)
+		left = fault_in_readable(ubuf, len);
+	else
+		left = fault_in_safe_writeable(ubuf, len);
+	return len - left < min_t(size_t, len, PAGE_SIZE) ? -EFAULT : 0;
 }
 
 /*
@@ -75,22 +92,15 @@ static int hmm_mock_device_fault(struct hmm_mock_mirror *mirror, unsigned long a
 }
 
 /*
- * A device access stopped at @addr after @copied pages: fault the range
- * from there in, as a device would on a page fault, and count the fault.
- * Gives up after HMM_MOCK_MAX_STALLS faults in a row that let nothing
- * through (an invalidation storm).
+ * A device access stopped at @addr: fault the range from there in, as a
+ * device would on a page fault, and count the fault.
  */
 static int hmm_mock_access_fault(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd,
-				 unsigned long addr, enum hmm_mock_fault_mode mode,
-				 unsigned long copied, unsigned long *stalls)
+				 unsigned long addr, enum hmm_mock_fault_mode mode)
 {
 	unsigned long end;
 	int ret;
 
-	if (copied)
-		*stalls = 0;
-	else if (++*stalls > HMM_MOCK_MAX_STALLS)
-		return -EBUSY;
 	end = min(hmm_mock_cmd_end(cmd), addr + (HMM_MOCK_FAULT_AHEAD << PAGE_SHIFT));
 	ret = hmm_mock_device_fault(mirror, addr, end, mode);
 	if (!ret)
@@ -99,67 +109,74 @@ static int hmm_mock_access_fault(struct hmm_mock_mirror *mirror, struct hmm_dmir
 }
 
 /*
- * Moves @n pages at @addr between the device's view and @buf, in the
- * direction of @mode, faulting where the device page table has no entry.
- * Returns the pages moved; on failure *@ret is set and fewer moved.
+ * Moves @n pages at @addr between the device's view and @ubuf, in the
+ * direction of @mode, faulting the device page table or @ubuf in where
+ * the copy stops. Gives up after HMM_MOCK_MAX_STALLS faults in a row that
+ * let nothing through (an invalidation storm). Returns the pages moved;
+ * on failure *@ret is set and fewer moved.
  */
 static unsigned long hmm_mock_access_batch(struct hmm_mock_mirror *mirror,
 					   struct hmm_dmirror_cmd *cmd, unsigned long addr,
-					   unsigned long n, void *buf,
+					   unsigned long n, void __user *ubuf,
 					   enum hmm_mock_fault_mode mode, unsigned long *stalls,
 					   int *ret)
 {
 	unsigned long done = 0, copied, at;
+	bool ufault;
 
 	while (!*ret) {
 		at = addr + (done << PAGE_SHIFT);
 		if (mode == HMM_MOCK_FAULT_WRITE)
-			copied = hmm_mock_mirror_write(mirror, at, n - done,
-						       buf + (done << PAGE_SHIFT));
+			copied = hmm_mock_mirror_write_user(mirror, at, n - done,
+							    ubuf + (done << PAGE_SHIFT), &ufault);
 		else
-			copied = hmm_mock_mirror_read(mirror, at, n - done,
-						      buf + (done << PAGE_SHIFT));
+			copied = hmm_mock_mirror_read_user(mirror, at, n - done,
+							   ubuf + (done << PAGE_SHIFT), &ufault);
 		done += copied;
 		if (done == n)
 			break;
-		*ret = hmm_mock_access_fault(mirror, cmd, at + (copied << PAGE_SHIFT), mode, copied,
-					     stalls);
+		if (copied)
+			*stalls = 0;
+		else if (++*stalls > HMM_MOCK_MAX_STALLS)
+			*ret = -EBUSY;
+		else if (ufault)
+			*ret = hmm_mock_user_fault(ubuf + (done << PAGE_SHIFT),
+						   (n - done) << PAGE_SHIFT, mode);
+		else
+			*ret = hmm_mock_access_fault(mirror, cmd, at + (copied << PAGE_SHIFT),
+						     mode);
 	}
 	return done;
 }
 
 /*
  * READ, READ_UNLOCKED and WRITE: move the range between cmd->ptr and what
- * the device sees, one batch through a bounce buffer at a time, as a
- * device's DMA would; cmd->cpages counts the pages moved.
+ * the device sees, one batch at a time, straight between the user's
+ * buffer and the pages, as a device's DMA would; cmd->cpages counts the
+ * pages moved. A WRITE first checks that its batch's buffer can be read,
+ * so that a buffer ending early writes nothing of that batch.
  */
 static int hmm_mock_access(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd,
 			   enum hmm_mock_fault_mode mode)
 {
 	unsigned long start = cmd->addr, end = hmm_mock_cmd_end(cmd), addr = start, stalls = 0;
 	void __user *uptr = u64_to_user_ptr(cmd->ptr);
-	bool write = mode == HMM_MOCK_FAULT_WRITE;
 	unsigned long n, done;
-	void *buf;
+	void __user *ubuf;
 	int ret = 0;
 
-	buf = hmm_mock_bounce_alloc(cmd);
-	if (!buf)
-		return -ENOMEM;
 	while (addr < end && !ret) {
 		n = min_t(unsigned long, HMM_MOCK_BATCH, (end - addr) >> PAGE_SHIFT);
-		if (write && copy_from_user(buf, uptr + (addr - start), n << PAGE_SHIFT)) {
+		ubuf = uptr + (addr - start);
+		if (mode == HMM_MOCK_FAULT_WRITE && fault_in_readable(ubuf, n << PAGE_SHIFT)) {
 			ret = -EFAULT;
 			break;
 		}
-		done = hmm_mock_access_batch(mirror, cmd, addr, n, buf, mode, &stalls, &ret);
-		if (!write && copy_to_user(uptr + (addr - start), buf, done << PAGE_SHIFT) && !ret)
-			ret = -EFAULT;
+		done = hmm_mock_access_batch(mirror, cmd, addr, n, ubuf, mode, &stalls, &ret);
 		cmd->cpages += done;
 		addr += done << PAGE_SHIFT;
 		cond_resched();
 	}
-	kvfree(buf);
 	return ret;
 }
 
@@ -218,32 +235,31 @@ int hmm_mock_cmd_write(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *c
  */
 int hmm_mock_cmd_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
-	unsigned long start = cmd->addr, end = hmm_mock_cmd_end(cmd), addr;
+	unsigned long start = cmd->addr, end = hmm_mock_cmd_end(cmd), addr, stalls = 0;
 	void __user *uptr = u64_to_user_ptr(cmd->ptr);
-	void *buf;
 	int ret = 0;
 
-	buf = hmm_mock_bounce_alloc(cmd);
-	if (!buf)
-		return -ENOMEM;
-
-	for (addr = start; addr < end; ) {
+	for (addr = start; addr < end && !ret; ) {
 		unsigned long n = min_t(unsigned long, HMM_MOCK_BATCH, (end - addr) >> PAGE_SHIFT);
-		unsigned long done = hmm_mock_mirror_read(mirror, addr, n, buf);
+		void __user *ubuf = uptr + (addr - start);
+		unsigned long done;
+		bool ufault;
 
-		if (copy_to_user(uptr + (addr - start), buf, done << PAGE_SHIFT)) {
-			ret = -EFAULT;
-			break;
-		}
+		done = hmm_mock_mirror_read_user(mirror, addr, n, ubuf, &ufault);
 		cmd->cpages += done;
 		addr += done << PAGE_SHIFT;
-		if (done < n) {
+		if (done)
+			stalls = 0;
+		if (done == n)
+			cond_resched();
+		else if (!ufault)
 			ret = -ENOENT;
-			break;
-		}
-		cond_resched();
+		else if (++stalls > HMM_MOCK_MAX_STALLS)
+			ret = -EBUSY;
+		else
+			ret = hmm_mock_user_fault(ubuf + (done << PAGE_SHIFT),
+						  (n - done) << PAGE_SHIFT, HMM_MOCK_FAULT_READ);
 	}
-	kvfree(buf);
 	return ret;
 }
 

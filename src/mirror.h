@@ -99,9 +99,9 @@ int hmm_mock_mirror_map_exclusive(struct hmm_mock_mirror *mirror, unsigned long 
 bool hmm_mock_mirror_has_exclusive(struct hmm_mock_mirror *mirror, unsigned long start,
 				   unsigned long npages);
 
-unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long addr,
-				   unsigned long n, void *buf);
-unsigned long hmm_mock_mirror_write(struct hmm_mock_mirror *mirror, unsigned long addr,
-				    unsigned long n, const void *buf);
+unsigned long hmm_mock_mirror_read_user(struct hmm_mock_mirror *mirror, unsigned long addr,
+					unsigned long n, void __user *ubuf, bool *ufault);
+unsigned long hmm_mock_mirror_write_user(struct hmm_mock_mirror *mirror, unsigned long addr,
+					 unsigned long n, const void __user *ubuf, bool *ufault);
 
 #endif /* _HMM_MOCK_MIRROR_H */
