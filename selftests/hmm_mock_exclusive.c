@@ -78,6 +78,19 @@ TEST_F(mem, exclusive_then_fork_gives_child_its_own_copy)
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 103));
 }
 
+/*
+ * The report of what the device holds may go into the range itself: the
+ * device's view is read before the buffer's fault takes the access back.
+ */
+TEST_F(mem, exclusive_reported_into_its_own_range_succeeds_with_the_data)
+{
+	SKIP_IF_SETUP_SKIPPED();
+	SKIP_WITHOUT_EXCLUSIVE();
+	MAP_FILLED(8, 109);
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, p, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, len, 109));
+}
+
 TEST_F(mem, exclusive_on_unmapped_range_fails_efault)
 {
 	SKIP_IF_SETUP_SKIPPED();

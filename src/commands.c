@@ -44,8 +44,7 @@ static unsigned long hmm_mock_cmd_end(const struct hmm_dmirror_cmd *cmd)
  * A device access stopped at @ubuf because the user buffer needs a page
  * fault: faults the @len bytes from there in, without any lock held, for
  * the copy to try again. The buffer a READ fills is faulted in without
- * being written, since it may overlap the range the READ still has to
- * copy.
+ * being written, since it may be the range the READ still has to copy.
  *
  * Return: 0, -EFAULT when not even the first page's worth can be faulted
  * in (the copy would stop there again), or -EINTR.
@@ -60,7 +59,9 @@ static int hmm_mock_user_fault(void __user *ubuf, size_t len, enum hmm_mock_faul
 		left = fault_in_readable(ubuf, len);
 	else
 		left = fault_in_safe_writeable(ubuf, len);
-	return len - left < min_t(size_t, len, PAGE_SIZE) ? -EFAULT : 0;
+	if (len - left >= min_t(size_t, len, PAGE_SIZE))
+		return 0;
+	return fatal_signal_pending(current) ? -EINTR : -EFAULT;
 }
 
 /*
@@ -135,11 +136,13 @@ static unsigned long hmm_mock_access_batch(struct hmm_mock_mirror *mirror,
 		done += copied;
 		if (done == n)
 			break;
-		if (copied)
+		if (copied) {
 			*stalls = 0;
-		else if (++*stalls > HMM_MOCK_MAX_STALLS)
+		} else if (++*stalls > HMM_MOCK_MAX_STALLS) {
 			*ret = -EBUSY;
-		else if (ufault)
+			break;
+		}
+		if (ufault)
 			*ret = hmm_mock_user_fault(ubuf + (done << PAGE_SHIFT),
 						   (n - done) << PAGE_SHIFT, mode);
 		else
@@ -222,21 +225,50 @@ int hmm_mock_cmd_write(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *c
 	return hmm_mock_access(mirror, cmd, HMM_MOCK_FAULT_WRITE);
 }
 
+/*
+ * hmm_mock_cmd_copy_out() for @n pages from @addr whose buffer @ubuf needs
+ * a fault: read into the bounce buffer *@bounce (allocated on first use)
+ * first, as before any fault on @ubuf. The buffer may be the range itself,
+ * and faulting it in would move the pages out of the device's view.
+ * Returns the pages copied; *@ret is set on failure.
+ */
+static unsigned long hmm_mock_copy_out_bounced(struct hmm_mock_mirror *mirror, unsigned long addr,
+					       unsigned long n, void __user *ubuf, void **bounce,
+					       int *ret)
+{
+	unsigned long done;
+
+	if (!*bounce)
+		*bounce = kvmalloc(HMM_MOCK_BATCH << PAGE_SHIFT, GFP_KERNEL);
+	if (!*bounce) {
+		*ret = -ENOMEM;
+		return 0;
+	}
+	done = hmm_mock_mirror_read(mirror, addr, n, *bounce);
+	if (copy_to_user(ubuf, *bounce, done << PAGE_SHIFT)) {
+		*ret = -EFAULT;
+		return 0;
+	}
+	return done;
+}
+
 /**
  * hmm_mock_cmd_copy_out() - copy what the device holds to cmd->ptr
  * @mirror:	the mirror
  * @cmd:	range and user buffer; cmd->cpages counts the pages copied
  *
  * Uses only entries already in the device page table, never faults: the
- * report after MIGRATE_TO_DEV and EXCLUSIVE.
+ * report after MIGRATE_TO_DEV and EXCLUSIVE. Copies straight to the
+ * buffer, or through a bounce buffer where the buffer needs a fault.
  *
  * Return: 0, -ENOENT when a page of the range is not mapped on the device,
  * -EFAULT or -ENOMEM.
  */
 int hmm_mock_cmd_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
-	unsigned long start = cmd->addr, end = hmm_mock_cmd_end(cmd), addr, stalls = 0;
+	unsigned long start = cmd->addr, end = hmm_mock_cmd_end(cmd), addr;
 	void __user *uptr = u64_to_user_ptr(cmd->ptr);
+	void *bounce = NULL;
 	int ret = 0;
 
 	for (addr = start; addr < end && !ret; ) {
@@ -246,20 +278,17 @@ int hmm_mock_cmd_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd
 		bool ufault;
 
 		done = hmm_mock_mirror_read_user(mirror, addr, n, ubuf, &ufault);
+		if (ufault)
+			done += hmm_mock_copy_out_bounced(mirror, addr + (done << PAGE_SHIFT),
+							  n - done, ubuf + (done << PAGE_SHIFT),
+							  &bounce, &ret);
 		cmd->cpages += done;
 		addr += done << PAGE_SHIFT;
-		if (done)
-			stalls = 0;
-		if (done == n)
-			cond_resched();
-		else if (!ufault)
+		if (!ret && done < n)
 			ret = -ENOENT;
-		else if (++stalls > HMM_MOCK_MAX_STALLS)
-			ret = -EBUSY;
-		else
-			ret = hmm_mock_user_fault(ubuf + (done << PAGE_SHIFT),
-						  (n - done) << PAGE_SHIFT, HMM_MOCK_FAULT_READ);
+		cond_resched();
 	}
+	kvfree(bounce);
 	return ret;
 }
 

@@ -583,6 +583,35 @@ static struct page *hmm_mock_pt_lookup(struct hmm_mock_mirror *mirror, unsigned 
 }
 
 /**
+ * hmm_mock_mirror_read() - copy what the device sees to a kernel buffer
+ * @mirror:	the mirror
+ * @addr:	first address
+ * @n:		pages
+ * @buf:	@n pages of kernel memory
+ *
+ * Uses only entries in the device page table, never faults.
+ *
+ * Return: the number of pages copied; fewer than @n when the next page is
+ * not mapped on the device.
+ */
+unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long addr,
+				   unsigned long n, void *buf)
+{
+	unsigned long i, index = addr >> PAGE_SHIFT;
+	struct page *page;
+
+	mutex_lock(&mirror->lock);
+	for (i = 0; i < n; i++, buf += PAGE_SIZE) {
+		page = hmm_mock_pt_lookup(mirror, index + i, HMM_MOCK_PT_READ);
+		if (!page)
+			break;
+		memcpy_from_page(buf, hmm_mock_devmem_data(page), 0, PAGE_SIZE);
+	}
+	mutex_unlock(&mirror->lock);
+	return i;
+}
+
+/**
  * hmm_mock_mirror_read_user() - copy what the device sees to user memory
  * @mirror:	the mirror
  * @addr:	first address
@@ -648,9 +677,12 @@ static void hmm_mock_mark_written(struct page **pages, unsigned long n)
  * @ufault:	set when the copy stopped because @ubuf needs a page fault
  *
  * The other direction of hmm_mock_mirror_read_user(), with the same rules:
- * only writable entries in the device page table, no fault of any kind.
- * Marks the pages it writes dirty, device pages and system pages alike,
- * also a page whose copy stopped part way, whose old contents are gone.
+ * only writable entries in the device page table, no fault of any kind;
+ * the caller checked @ubuf with access_ok(). Marks the pages it writes
+ * dirty, device pages and system pages alike, also a page whose copy
+ * stopped part way (its buffer went away meanwhile): the part before the
+ * stop is written, the rest keeps its old contents. A page whose copy
+ * stopped at its first byte is left as it was.
  *
  * Return: the number of pages written whole; fewer than @n when the next
  * page is not mapped writable on the device or (*@ufault) its copy from
@@ -672,7 +704,8 @@ unsigned long hmm_mock_mirror_write_user(struct hmm_mock_mirror *mirror, unsigne
 		if (!page)
 			break;
 		to = kmap_local_page(hmm_mock_devmem_data(page));
-		left = copy_from_user(to, ubuf, PAGE_SIZE);
+		/* Not copy_from_user(): it would zero what it could not copy. */
+		left = __copy_from_user_inatomic(to, ubuf, PAGE_SIZE);
 		kunmap_local(to);
 		if (left == PAGE_SIZE)
 			break;

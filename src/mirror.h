@@ -99,6 +99,8 @@ int hmm_mock_mirror_map_exclusive(struct hmm_mock_mirror *mirror, unsigned long 
 bool hmm_mock_mirror_has_exclusive(struct hmm_mock_mirror *mirror, unsigned long start,
 				   unsigned long npages);
 
+unsigned long hmm_mock_mirror_read(struct hmm_mock_mirror *mirror, unsigned long addr,
+				   unsigned long n, void *buf);
 unsigned long hmm_mock_mirror_read_user(struct hmm_mock_mirror *mirror, unsigned long addr,
 					unsigned long n, void __user *ubuf, bool *ufault);
 unsigned long hmm_mock_mirror_write_user(struct hmm_mock_mirror *mirror, unsigned long addr,
