@@ -123,12 +123,18 @@ TEST_F(mem, exhausted_device_memory_leaves_the_rest_in_system_memory)
 	free(m);
 }
 
+/* Inside one PMD, which the migration takes in one window. */
 TEST_F(mem, fail_alloc_flag_fails_exactly_one_migration)
 {
 	struct hmm_dmirror_cmd cmd;
+	char *p;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(8, 139);
+	DEVICE_BUF(8);
+	p = map_huge();
+	ASSERT_NE(MAP_FAILED, (void *)p);
+	ASSERT_EQ(0, madvise(p, TWO_MB, MADV_NOHUGEPAGE));
+	hmm_mock_fill(p, len, 139);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
 				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
 	EXPECT_EQ(-ENOENT, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, NULL));

@@ -3,10 +3,11 @@
  * Migration of a mirror's address range between system memory and device
  * memory through migrate_vma_setup/pages/finalize, in both directions.
  *
- * Ranges are processed in windows of HMM_MOCK_BATCH pages with the pfn
- * arrays in one per-command allocation, and each window takes its device
- * pages off the free list in batches. Devices that hand out large folios
- * (hmm_mock_devmem_large()) use PMD-aligned windows instead, so that
+ * Ranges are processed in PMD-aligned windows with the pfn arrays in one
+ * per-command allocation, and each window takes its device pages off the
+ * free list in batches of HMM_MOCK_BATCH. A window that large costs one
+ * invalidation and TLB flush for up to a PMD's worth of pages, and on
+ * devices that hand out large folios (hmm_mock_devmem_large())
  * migrate_vma_setup() with MIGRATE_VMA_SELECT_COMPOUND can collect a THP
  * or a huge device page as one entry (MIGRATE_PFN_COMPOUND), which then
  * moves as one folio; when no large folio can be had on the other side,
@@ -82,17 +83,15 @@ static int hmm_mock_check_vmas(struct mm_struct *mm, unsigned long start, unsign
 }
 
 /*
- * End of the window starting at @addr: a batch, or up to the next PMD
- * boundary for devices with large folios, so a THP is never cut in two.
+ * End of the window starting at @addr: the next PMD boundary, so a THP is
+ * never cut in two and each migrate_vma_setup() (an invalidation and a TLB
+ * flush) covers up to a PMD's worth of pages.
  */
-static unsigned long hmm_mock_batch_end(struct hmm_mock_device *mdev, struct mm_struct *mm,
-					unsigned long addr, unsigned long end,
-					struct vm_area_struct **vma)
+static unsigned long hmm_mock_batch_end(struct mm_struct *mm, unsigned long addr,
+					unsigned long end, struct vm_area_struct **vma)
 {
-	unsigned long next = addr + (HMM_MOCK_BATCH << PAGE_SHIFT);
+	unsigned long next = ALIGN_DOWN(addr, PMD_SIZE) + PMD_SIZE;
 
-	if (hmm_mock_devmem_large(mdev))
-		next = ALIGN_DOWN(addr, PMD_SIZE) + PMD_SIZE;
 	*vma = vma_lookup(mm, addr);
 	return min3(end, (*vma)->vm_end, next);
 }
@@ -401,7 +400,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		next = hmm_mock_batch_end(mdev, mirror->mm, addr, end, &vma);
+		next = hmm_mock_batch_end(mirror->mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
 		ret = migrate_vma_setup(&args);
