@@ -84,10 +84,13 @@ TEST_F(mem, exclusive_then_fork_gives_child_its_own_copy)
  */
 TEST_F(mem, exclusive_reported_into_its_own_range_succeeds_with_the_data)
 {
+	struct hmm_dmirror_cmd cmd;
+
 	SKIP_IF_SETUP_SKIPPED();
 	SKIP_WITHOUT_EXCLUSIVE();
 	MAP_FILLED(8, 109);
-	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, p, n, NULL));
+	EXPECT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, p, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
 	EXPECT_EQ(-1, hmm_mock_check(p, len, 109));
 }
 

@@ -19,12 +19,18 @@
 /* Rounds of the race tests: enough to hit the window of a lost write. */
 #define RACE_ROUNDS	150
 
+/* Inside one PMD, which the migration takes in one window. */
 TEST_F(mem, migrating_a_range_whose_tail_is_on_the_device_moves_the_head)
 {
 	struct hmm_dmirror_cmd cmd;
+	char *p;
 
 	SKIP_IF_SETUP_SKIPPED();
-	MAP_FILLED(64, 301);
+	DEVICE_BUF(64);
+	p = map_huge();
+	ASSERT_NE(MAP_FAILED, (void *)p);
+	ASSERT_EQ(0, madvise(p, TWO_MB, MADV_NOHUGEPAGE));
+	hmm_mock_fill(p, len, 301);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p + len / 2, buf,
 				  n / 2, NULL));
 	/* The last entries of the window cannot move: they are there already. */

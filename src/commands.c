@@ -40,6 +40,12 @@ static unsigned long hmm_mock_cmd_end(const struct hmm_dmirror_cmd *cmd)
 	return cmd->addr + (cmd->npages << PAGE_SHIFT);
 }
 
+/* A bounce buffer for one batch of the command's range. */
+static void *hmm_mock_bounce_alloc(const struct hmm_dmirror_cmd *cmd)
+{
+	return kvmalloc(min_t(u64, cmd->npages, HMM_MOCK_BATCH) << PAGE_SHIFT, GFP_KERNEL);
+}
+
 /*
  * A device access stopped at @ubuf because the user buffer needs a page
  * fault: faults the @len bytes from there in, without any lock held, for
@@ -169,6 +175,8 @@ static int hmm_mock_access(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cm
 	int ret = 0;
 
 	while (addr < end && !ret) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		n = min_t(unsigned long, HMM_MOCK_BATCH, (end - addr) >> PAGE_SHIFT);
 		ubuf = uptr + (addr - start);
 		if (mode == HMM_MOCK_FAULT_WRITE && fault_in_readable(ubuf, n << PAGE_SHIFT)) {
@@ -227,26 +235,19 @@ int hmm_mock_cmd_write(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *c
 
 /*
  * hmm_mock_cmd_copy_out() for @n pages from @addr whose buffer @ubuf needs
- * a fault: read into the bounce buffer *@bounce (allocated on first use)
- * first, as before any fault on @ubuf. The buffer may be the range itself,
- * and faulting it in would move the pages out of the device's view.
- * Returns the pages copied; *@ret is set on failure.
+ * a fault: read into @bounce first, as before any fault on @ubuf. The
+ * buffer may be the range itself, and faulting it in would move the pages
+ * out of the device's view. Returns the pages copied; *@ret is set on
+ * failure.
  */
 static unsigned long hmm_mock_copy_out_bounced(struct hmm_mock_mirror *mirror, unsigned long addr,
-					       unsigned long n, void __user *ubuf, void **bounce,
+					       unsigned long n, void __user *ubuf, void *bounce,
 					       int *ret)
 {
-	unsigned long done;
+	unsigned long done = hmm_mock_mirror_read(mirror, addr, n, bounce);
 
-	if (!*bounce)
-		*bounce = kvmalloc(HMM_MOCK_BATCH << PAGE_SHIFT, GFP_KERNEL);
-	if (!*bounce) {
-		*ret = -ENOMEM;
-		return 0;
-	}
-	done = hmm_mock_mirror_read(mirror, addr, n, *bounce);
-	if (copy_to_user(ubuf, *bounce, done << PAGE_SHIFT)) {
-		*ret = -EFAULT;
+	if (copy_to_user(ubuf, bounce, done << PAGE_SHIFT)) {
+		*ret = fatal_signal_pending(current) ? -EINTR : -EFAULT;
 		return 0;
 	}
 	return done;
@@ -262,7 +263,7 @@ static unsigned long hmm_mock_copy_out_bounced(struct hmm_mock_mirror *mirror, u
  * buffer, or through a bounce buffer where the buffer needs a fault.
  *
  * Return: 0, -ENOENT when a page of the range is not mapped on the device,
- * -EFAULT or -ENOMEM.
+ * -EFAULT, -ENOMEM or -EINTR.
  */
 int hmm_mock_cmd_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd *cmd)
 {
@@ -277,11 +278,19 @@ int hmm_mock_cmd_copy_out(struct hmm_mock_mirror *mirror, struct hmm_dmirror_cmd
 		unsigned long done;
 		bool ufault;
 
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 		done = hmm_mock_mirror_read_user(mirror, addr, n, ubuf, &ufault);
-		if (ufault)
+		if (ufault && !bounce)
+			bounce = hmm_mock_bounce_alloc(cmd);
+		if (ufault && !bounce)
+			ret = -ENOMEM;
+		else if (ufault)
 			done += hmm_mock_copy_out_bounced(mirror, addr + (done << PAGE_SHIFT),
 							  n - done, ubuf + (done << PAGE_SHIFT),
-							  &bounce, &ret);
+							  bounce, &ret);
 		cmd->cpages += done;
 		addr += done << PAGE_SHIFT;
 		if (!ret && done < n)

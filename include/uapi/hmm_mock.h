@@ -52,10 +52,14 @@ struct hmm_dmirror_cmd {
  * - RELEASE evicts all of the device's memory, whoever maps it; -EBUSY if
  *   some page stayed busy throughout.
  * - FLAG_FAIL_ALLOC makes the next device memory allocation of this file
- *   fail, so that one migration batch stays in system memory; on devices
- *   with large folios, until then it also denies a huge page to the next
- *   CPU fault on a large device folio, which then comes back split, page
- *   by page.
+ *   fail, so that one migration window (the pages up to the next 2 MiB
+ *   boundary) stays in system memory; on devices with large folios, until
+ *   then it also denies a huge page to the next CPU fault on a large
+ *   device folio, which then comes back split, page by page.
+ * - READ, WRITE and the report of MIGRATE_TO_DEV and EXCLUSIVE copy
+ *   straight between ptr and the pages, page by page in address order, as
+ *   a device's DMA would: ptr may be the range itself, but a buffer that
+ *   overlaps the range at another offset gets what such a copy gives.
  * - READ_UNLOCKED is -ENOTTY on kernels without an hmm_range_fault() that
  *   may drop mmap_lock.
  */
