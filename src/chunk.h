@@ -2,7 +2,8 @@
 /*
  * Inside the device memory layer: chunk.c creates and removes chunks and
  * finds a page's chunk and contents; devmem.c builds the free lists and the
- * life cycle of device pages on top. Nothing outside devmem.c includes this.
+ * life cycle of device pages on top; devmem_walk.c reads them for walks by
+ * pfn and introspection. Nothing outside the layer includes this.
  */
 #ifndef _HMM_MOCK_CHUNK_H
 #define _HMM_MOCK_CHUNK_H
@@ -38,6 +39,12 @@ struct hmm_mock_chunk {
 static inline bool hmm_mock_is_private(struct hmm_mock_device *mdev)
 {
 	return mdev->mem_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+}
+
+/* Index of @page in its chunk's free_map and run_map. */
+static inline unsigned long hmm_mock_chunk_index(struct hmm_mock_chunk *chunk, struct page *page)
+{
+	return page_to_pfn(page) - chunk->first_pfn;
 }
 
 struct hmm_mock_chunk *hmm_mock_page_chunk(struct page *page);
