@@ -43,6 +43,59 @@ TEST_F(mem, migrating_cow_shared_pages_leaves_other_process_alone)
 	EXPECT_CHILD_OK(pid);
 }
 
+/* A THP the child shares: a device with large folios takes it whole. */
+TEST_F(mem, migrating_a_cow_shared_thp_leaves_other_process_alone)
+{
+	struct hmm_dmirror_cmd cmd;
+	pid_t pid;
+	char *p;
+	int go;
+
+	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(TWO_MB / self->page);
+	MAP_THP_OR_SKIP(p, 71);
+	pid = hmm_mock_fork_checker(p, TWO_MB, 71, &go);
+	ASSERT_GE(pid, 0);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_EQ(-1, hmm_mock_check(buf, TWO_MB, 71));
+	hmm_mock_fill(buf, TWO_MB, 73);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 73));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+}
+
+/*
+ * The same THP with no large device folio for it (none on this device, or
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC on one that has them): it moves page by page.
+ */
+TEST_F(mem, migrating_a_cow_shared_thp_without_a_large_folio_leaves_other_process_alone)
+{
+	struct hmm_dmirror_cmd cmd;
+	pid_t pid;
+	char *p;
+	int go;
+
+	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(TWO_MB / self->page);
+	MAP_THP_OR_SKIP(p, 77);
+	pid = hmm_mock_fork_checker(p, TWO_MB, 77, &go);
+	ASSERT_GE(pid, 0);
+	if (hmm_mock_stats(self->fd).large_folio_pages)
+		ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+					  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	/* Single pages, each still shared with the child: read-only. */
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_READ);
+	hmm_mock_fill(buf, TWO_MB, 79);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_WRITE, p, buf, n, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 79));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+}
+
 TEST_F(mem, device_write_after_fork_breaks_sharing_for_caller_only)
 {
 	pid_t pid;

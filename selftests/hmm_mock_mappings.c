@@ -139,6 +139,30 @@ TEST_F(mem, thp_range_migrates_and_returns_intact)
 	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 61));
 }
 
+/* Never touched, a whole PMD: the kernel may offer it as one huge hole. */
+TEST_F(mem, untouched_thp_range_migrates_as_zeroed_pages)
+{
+	struct hmm_dmirror_cmd cmd;
+	unsigned char huge = 0;
+	unsigned long i;
+	char *p;
+
+	SKIP_IF_SETUP_SKIPPED();
+	DEVICE_BUF(TWO_MB / self->page);
+	p = map_huge();
+	ASSERT_NE(MAP_FAILED, (void *)p);
+	if (hmm_mock_stats(self->fd).large_folio_pages)
+		huge = HMM_DMIRROR_PROT_PMD;
+	memset(buf, 0x55, TWO_MB);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) | HMM_DMIRROR_PROT_WRITE | huge);
+	for (i = 0; i < TWO_MB; i++) {
+		ASSERT_EQ(0, buf[i]);
+		ASSERT_EQ(0, p[i]);
+	}
+}
+
 TEST_F(mem, hugetlb_range_is_mirrored_but_not_migrated)
 {
 	struct hmm_dmirror_cmd cmd;

@@ -41,6 +41,8 @@ struct hmm_mock_migrate_batch {
 	bool short_large;	/* ... of free runs, for a THP */
 	bool at_cap;		/* growing failed: take what is free */
 	bool again;		/* the window runs again after a growth */
+	bool split_thp;		/* a THP of the window got no large folio */
+	bool by_page;		/* ... so the window runs again page by page */
 	bool fail_first;	/* HMM_DMIRROR_FLAG_FAIL_ALLOC hit the window */
 };
 
@@ -87,8 +89,8 @@ static int hmm_mock_check_vmas(struct mm_struct *mm, unsigned long start, unsign
  * never cut in two and each migrate_vma_setup() (an invalidation and a TLB
  * flush) covers up to a PMD's worth of pages.
  */
-static unsigned long hmm_mock_batch_end(struct mm_struct *mm, unsigned long addr,
-					unsigned long end, struct vm_area_struct **vma)
+static unsigned long hmm_mock_window_end(struct mm_struct *mm, unsigned long addr,
+					 unsigned long end, struct vm_area_struct **vma)
 {
 	unsigned long next = ALIGN_DOWN(addr, PMD_SIZE) + PMD_SIZE;
 
@@ -170,30 +172,27 @@ static void hmm_mock_unfill(struct migrate_vma *args, unsigned long first, unsig
 }
 
 /*
- * A collected THP (or huge hole) at entry @i that gets no large device
- * folio: entry @i + j takes a single page with page j of it, and the
- * kernel splits the THP. A hole must be filled completely or not at all,
- * since the kernel populates each of its pages.
+ * A collected huge hole at entry @i that gets no large device folio: each
+ * of its pages gets a single zeroed page, which the kernel maps one by
+ * one. All of them or none: the kernel populates each page of the hole.
  */
-static void hmm_mock_fill_device_split(struct hmm_mock_device *mdev, struct migrate_vma *args,
-				       struct hmm_mock_migrate_batch *b, unsigned long i)
+static void hmm_mock_fill_device_hole(struct hmm_mock_device *mdev, struct migrate_vma *args,
+				      struct hmm_mock_migrate_batch *b, unsigned long i)
 {
 	struct page **pages = b->pages;
 	unsigned long src = args->src[i], nr = min(HMM_MOCK_PMD_NR, args->npages - i), j, k;
-	struct page *head = migrate_pfn_to_page(src);
 	unsigned int want, got;
 
 	for (j = 0; j < nr; j += want) {
 		want = min_t(unsigned long, nr - j, HMM_MOCK_BATCH);
 		got = hmm_mock_devmem_alloc(mdev, want, pages);
 		for (k = 0; k < got; k++) {
-			hmm_mock_devmem_copy_in(pages[k], head ? head + j + k : NULL);
+			hmm_mock_devmem_copy_in(pages[k], NULL);
 			args->dst[i + j + k] = hmm_mock_device_pfn(args, src, pages[k]);
 		}
 		if (got < want) {
 			b->short_small = true;
-			if (!head)
-				hmm_mock_unfill(args, i, i + nr);
+			hmm_mock_unfill(args, i, i + nr);
 			return;
 		}
 	}
@@ -228,12 +227,13 @@ static bool hmm_mock_window_has(const struct migrate_vma *args, unsigned long ma
 
 /*
  * Gives each collected system page a device page with the same contents:
- * a THP gets one large device folio, or single pages once the device
- * cannot grow. Pages left without one stay where they are, and the batch
- * says what ran short, for hmm_mock_migrate_windows() to grow the device
- * and move them. HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first allocation
- * of the window: a large one falls back to single pages, single pages are
- * not moved.
+ * a THP gets one large device folio; once the device cannot grow, a huge
+ * hole gets single pages and a THP none (b->split_thp: the window runs
+ * again page by page). Pages left without one stay where they are, and
+ * the batch says what ran short, for hmm_mock_migrate_windows() to grow
+ * the device and move them. HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first
+ * allocation of the window: a large one falls back to single pages,
+ * single pages are not moved.
  */
 static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
 				       struct hmm_mock_migrate_batch *b)
@@ -263,8 +263,10 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 		nr = min(HMM_MOCK_PMD_NR, args->npages - i);
 		if (!fail && !hmm_mock_fill_device_large(mdev, args, i) && !b->at_cap)
 			b->short_large = true;	/* moves once the device grew */
+		else if (!args->dst[i] && migrate_pfn_to_page(args->src[i]))
+			b->split_thp = true;
 		else if (!args->dst[i])
-			hmm_mock_fill_device_split(mdev, args, b, i);
+			hmm_mock_fill_device_hole(mdev, args, b, i);
 		fail = false;
 		first = i + nr;
 	}
@@ -376,6 +378,12 @@ static int hmm_mock_window_again(struct hmm_mock_mirror *mirror, struct hmm_mock
  * on return either way). The device page table needs no update:
  * migrate_vma_setup()'s invalidation clears it before any page is copied,
  * like any other.
+ *
+ * A THP that gets no large device folio is not given single pages, which
+ * would make the kernel split it after unmapping it: 7.3 then leaves a
+ * THP that another process maps too (after fork) half migrated, and that
+ * process's next access hangs or oopses. The window runs again collecting
+ * page by page, which splits the THP while it is mapped.
  */
 static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned long start,
 				    unsigned long end, struct hmm_mock_migrate_batch *b,
@@ -389,6 +397,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 
 	b->at_cap = false;
 	b->again = false;
+	b->by_page = false;
 	for (addr = start; addr < end; addr = next) {
 		struct migrate_vma args = {
 			.src = b->src,
@@ -400,28 +409,40 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		next = hmm_mock_batch_end(mirror->mm, addr, end, &vma);
+		next = hmm_mock_window_end(mirror->mm, addr, end, &vma);
 		args.vma = vma;
 		args.end = next;
+		if (b->by_page)
+			args.flags &= ~HMM_MOCK_SELECT_COMPOUND;
 		ret = migrate_vma_setup(&args);
 		if (ret)
 			break;
 		b->short_small = false;
 		b->short_large = false;
+		b->split_thp = false;
 		dir->fill(mirror, &args, b);
 		migrate_vma_pages(&args);
 		n = hmm_mock_vacate_moved(args.src, args.npages);
 		if (moved)
 			*moved += n;
 		migrate_vma_finalize(&args);
-		ret = hmm_mock_window_again(mirror, b, addr, end, &retried);
-		if (ret < 0)
-			break;
+		if (b->split_thp && !b->by_page) {
+			/* An injected failure made the THP split: spent. */
+			b->fail_first = false;
+			ret = 1;
+		} else {
+			ret = hmm_mock_window_again(mirror, b, addr, end, &retried);
+			if (ret < 0)
+				break;
+		}
+		b->by_page = b->by_page || b->split_thp;
 		b->again = ret;
 		if (b->again)
 			next = addr;
 		else
 			retried = false;
+		if (!b->again)
+			b->by_page = false;
 		ret = 0;
 		cond_resched();
 	}
@@ -479,6 +500,14 @@ int hmm_mock_migrate_to_device(struct hmm_mock_mirror *mirror, unsigned long sta
 	int ret;
 
 	ret = hmm_mock_migrate(mirror, start, end, &hmm_mock_to_device, NULL);
+	/*
+	 * Mapped by a new hmm_range_fault(), not from the windows' results
+	 * as test_hmm.ko does: an invalidation between migrate_vma_pages()
+	 * and that install (MADV_DONTNEED takes mmap_lock only for reading)
+	 * would leave the device a page the CPU no longer maps, and ruling
+	 * one out takes a notifier sequence read after migrate_vma_setup(),
+	 * which may sleep while the window's pages are locked.
+	 */
 	if (!ret)
 		ret = hmm_mock_mirror_fault(mirror, start, end, HMM_MOCK_DEVICE_ONLY, &readonly);
 	return ret;
