@@ -85,6 +85,7 @@ unsigned long hmm_mock_devmem_chunk_pfn(struct hmm_mock_device *mdev, unsigned i
 unsigned long hmm_mock_devmem_next_in_use(struct hmm_mock_device *mdev, unsigned long pfn,
 					  unsigned long end);
 unsigned long hmm_mock_devmem_in_use(struct hmm_mock_device *mdev);
+unsigned long hmm_mock_devmem_free_pages(struct hmm_mock_device *mdev);
 void hmm_mock_devmem_stats(struct hmm_mock_device *mdev, struct hmm_mock_stats *stats);
 bool hmm_mock_devmem_listed_free(struct page *page);
 int hmm_mock_devmem_check_free(struct hmm_mock_device *mdev, struct hmm_mock_free_check *chk);

@@ -83,6 +83,22 @@ unsigned long hmm_mock_devmem_in_use(struct hmm_mock_device *mdev)
 }
 
 /**
+ * hmm_mock_devmem_free_pages() - device pages on the free lists
+ * @mdev: the device
+ *
+ * Return: the number of such pages at the time of the call.
+ */
+unsigned long hmm_mock_devmem_free_pages(struct hmm_mock_device *mdev)
+{
+	unsigned long free;
+
+	spin_lock(&mdev->mem.free_lock);
+	free = mdev->mem.pages_free;
+	spin_unlock(&mdev->mem.free_lock);
+	return free;
+}
+
+/**
  * hmm_mock_devmem_stats() - read a device's memory counters
  * @mdev:	the device
  * @stats:	its memory fields are filled in, the others left alone

@@ -10,8 +10,11 @@
  * devices that hand out large folios (hmm_mock_devmem_large())
  * migrate_vma_setup() with MIGRATE_VMA_SELECT_COMPOUND can collect a THP
  * or a huge device page as one entry (MIGRATE_PFN_COMPOUND), which then
- * moves as one folio; when no large folio can be had on the other side,
- * each of its pages gets a single page and the kernel splits the source.
+ * moves as one folio. When no large device folio can be had for a THP,
+ * the window runs again page by page, so that the kernel splits the THP
+ * while it is mapped (see hmm_mock_migrate_windows()); when no THP can be
+ * had for a large device folio, each of its pages gets a single page and
+ * the kernel splits the folio after unmapping it.
  */
 #include <linux/fs.h>
 #include <linux/gfp.h>
@@ -229,11 +232,12 @@ static bool hmm_mock_window_has(const struct migrate_vma *args, unsigned long ma
  * Gives each collected system page a device page with the same contents:
  * a THP gets one large device folio; once the device cannot grow, a huge
  * hole gets single pages and a THP none (b->split_thp: the window runs
- * again page by page). Pages left without one stay where they are, and
- * the batch says what ran short, for hmm_mock_migrate_windows() to grow
- * the device and move them. HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first
- * allocation of the window: a large one falls back to single pages,
- * single pages are not moved.
+ * again page by page, if any page is free, rather than split the THP for
+ * nothing). Pages left without one stay where they are, and the batch
+ * says what ran short, for hmm_mock_migrate_windows() to grow the device
+ * and move them. HMM_DMIRROR_FLAG_FAIL_ALLOC fails the first allocation
+ * of the window: a large one falls back to single pages, single pages are
+ * not moved.
  */
 static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
 				       struct hmm_mock_migrate_batch *b)
@@ -263,10 +267,10 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 		nr = min(HMM_MOCK_PMD_NR, args->npages - i);
 		if (!fail && !hmm_mock_fill_device_large(mdev, args, i) && !b->at_cap)
 			b->short_large = true;	/* moves once the device grew */
-		else if (!args->dst[i] && migrate_pfn_to_page(args->src[i]))
-			b->split_thp = true;
-		else if (!args->dst[i])
+		else if (!args->dst[i] && !migrate_pfn_to_page(args->src[i]))
 			hmm_mock_fill_device_hole(mdev, args, b, i);
+		else if (!args->dst[i])
+			b->split_thp = fail || hmm_mock_devmem_free_pages(mdev);
 		fail = false;
 		first = i + nr;
 	}
@@ -427,7 +431,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 			*moved += n;
 		migrate_vma_finalize(&args);
 		if (b->split_thp && !b->by_page) {
-			/* An injected failure made the THP split: spent. */
+			/* The THP is split now: an injected failure is spent. */
 			b->fail_first = false;
 			ret = 1;
 		} else {
