@@ -3,7 +3,7 @@
  * Layer 1, device memory: chunks of ZONE_DEVICE pages, the free lists,
  * the contents of device pages and their counters. Calls no other layer;
  * the kernel calls up through the pagemap callbacks. Documented at the
- * definitions in devmem.c.
+ * definitions in devmem.c and devmem_walk.c.
  */
 #ifndef _HMM_MOCK_DEVMEM_H
 #define _HMM_MOCK_DEVMEM_H

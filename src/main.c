@@ -14,12 +14,12 @@
  *
  * Five layers, each calling only the ones below it:
  *
- * 1. Device memory (devmem.c on chunk.c, devmem.h): chunks of ZONE_DEVICE
- *    memory, the free lists, the life cycle of a device page, page
- *    contents and memory counters.
- * 2. Device page table (mirror.c, mirror.h): per open file, what the
- *    device may access in its process, kept coherent by an mmu interval
- *    notifier.
+ * 1. Device memory (devmem.c and devmem_walk.c on chunk.c, devmem.h):
+ *    chunks of ZONE_DEVICE memory, the free lists, the life cycle of a
+ *    device page, page contents and memory counters.
+ * 2. Device page table (mirror.c and mirror_copy.c, mirror.h): per open
+ *    file, what the device may access in its process, kept coherent by an
+ *    mmu interval notifier, and the device's copies through it.
  * 3. Migration (migrate.c, to_ram.c, evict.c, migrate.h): ranges to the
  *    device and back, the CPU fault, eviction of a whole device; one helper
  *    gives device pages new system pages for all three.

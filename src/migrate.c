@@ -44,8 +44,8 @@ struct hmm_mock_migrate_batch {
 	bool short_large;	/* ... of free runs, for a THP */
 	bool at_cap;		/* growing failed: take what is free */
 	bool again;		/* the window runs again after a growth */
-	bool split_thp;		/* a THP of the window got no large folio */
-	bool by_page;		/* ... so the window runs again page by page */
+	bool split_thp;		/* a THP of the window goes page by page */
+	bool by_page;		/* ... so the window runs again that way */
 	bool fail_first;	/* HMM_DMIRROR_FLAG_FAIL_ALLOC hit the window */
 };
 
@@ -385,9 +385,10 @@ static int hmm_mock_window_again(struct hmm_mock_mirror *mirror, struct hmm_mock
  *
  * A THP that gets no large device folio is not given single pages, which
  * would make the kernel split it after unmapping it: 7.3 then leaves a
- * THP that another process maps too (after fork) half migrated, and that
- * process's next access hangs or oopses. The window runs again collecting
- * page by page, which splits the THP while it is mapped.
+ * THP that another process maps too (after fork) half migrated: the
+ * caller's device WRITE then fails with -EBUSY and its CPU access waits
+ * until it is killed. The window runs again collecting page by page,
+ * which splits the THP while it is mapped.
  */
 static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned long start,
 				    unsigned long end, struct hmm_mock_migrate_batch *b,
@@ -431,7 +432,7 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 			*moved += n;
 		migrate_vma_finalize(&args);
 		if (b->split_thp && !b->by_page) {
-			/* The THP is split now: an injected failure is spent. */
+			/* The next run splits the THP: an injected failure is spent. */
 			b->fail_first = false;
 			ret = 1;
 		} else {

@@ -3,7 +3,7 @@
  * Layer 2, the device page table: what one open file's device may access
  * in its process, kept coherent with the CPU page table by an mmu interval
  * notifier. Calls only device memory (devmem.h). Documented at the
- * definitions in mirror.c.
+ * definitions in mirror.c and mirror_copy.c.
  */
 #ifndef _HMM_MOCK_MIRROR_H
 #define _HMM_MOCK_MIRROR_H
