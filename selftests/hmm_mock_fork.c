@@ -96,6 +96,54 @@ TEST_F(mem, migrating_a_cow_shared_thp_without_a_large_folio_leaves_other_proces
 	EXPECT_CHILD_OK(pid);
 }
 
+/*
+ * A large device folio the child maps too (THP_ON_DEVICE_THEN_FORK()), with
+ * no THP for its way back (HMM_DMIRROR_FLAG_FAIL_ALLOC), comes back page
+ * by page for both processes.
+ */
+TEST_F(mem, moving_a_cow_shared_device_thp_back_without_a_thp_leaves_other_process_alone)
+{
+	struct hmm_mock_stats st0, st1;
+	struct hmm_dmirror_cmd cmd;
+
+	SKIP_IF_SETUP_SKIPPED();
+	THP_ON_DEVICE_THEN_FORK(83);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
+	st0 = hmm_mock_stats(self->fd);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_SYS, p, buf, n, &cmd));
+	EXPECT_EQ(n, cmd.cpages);
+	st1 = hmm_mock_stats(self->fd);
+	EXPECT_EQ(st0.pages_in_use - n, st1.pages_in_use);
+	EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_READ);
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 83));
+	hmm_mock_fill(p, TWO_MB, 89);
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+}
+
+/*
+ * The same folio, brought back by a CPU fault that finds no THP. Unlike a
+ * range migration, the fault gives it a single page and relies on the
+ * kernel failing to split it after unmapping it (the fault holds a
+ * reference): this guards that against a kernel that would split it.
+ */
+TEST_F(mem, cpu_fault_on_a_cow_shared_device_thp_without_a_thp_leaves_other_process_alone)
+{
+	SKIP_IF_SETUP_SKIPPED();
+	THP_ON_DEVICE_THEN_FORK(97);
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+				  HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL));
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 97));
+	/* Device-private pages came back as small pages the child shares. */
+	if (!variant->coherent)
+		EXPECT_SNAPSHOT(self->fd, p, n, HMM_DMIRROR_PROT_READ);
+	hmm_mock_fill(p, TWO_MB, 101);
+	EXPECT_EQ(-1, hmm_mock_check(p, TWO_MB, 101));
+	ASSERT_EQ(0, hmm_mock_go(go));
+	EXPECT_CHILD_OK(pid);
+}
+
 TEST_F(mem, device_write_after_fork_breaks_sharing_for_caller_only)
 {
 	pid_t pid;

@@ -275,6 +275,31 @@ static inline void *map_huge(void)
 } while (0)
 
 /*
+ * THP_ON_DEVICE_THEN_FORK(seed) declares DEVICE_BUF()'s n, len and buf for
+ * a THP's pages, and
+ *	p	a THP holding pattern @seed (or the test skips), migrated to
+ *		the device: one large device folio, where the device has them;
+ *	pid	a child that maps it too and checks it for @seed after
+ *	go	hmm_mock_go(go) (hmm_mock_fork_checker()).
+ */
+#define THP_ON_DEVICE_THEN_FORK(seed)						\
+	DEVICE_BUF(TWO_MB / self->page);					\
+	const int thp_seed = (seed);						\
+	struct hmm_dmirror_cmd thp_cmd;						\
+	pid_t pid;								\
+	char *p;								\
+	int go;									\
+										\
+	MAP_THP_OR_SKIP(p, thp_seed);						\
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_MIGRATE_TO_DEV, p, buf, n, &thp_cmd)); \
+	ASSERT_EQ(n, thp_cmd.cpages);						\
+	if (hmm_mock_stats(self->fd).large_folio_pages)				\
+		EXPECT_SNAPSHOT(self->fd, p, n, local_prot(variant) |		\
+				HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD);	\
+	pid = hmm_mock_fork_checker(p, TWO_MB, thp_seed, &go);			\
+	ASSERT_GE(pid, 0)
+
+/*
  * Keeps khugepaged off a THP from now on. Exclusive access maps the THP by
  * PTEs, which khugepaged may collapse again at any time, faulting the
  * exclusive entries back: a test that checks the access is still there

@@ -87,7 +87,7 @@ static unsigned long hmm_mock_evict_range(unsigned long *src, unsigned long *dst
 
 	down_write(&hmm_mock_longterm_pin_lock);
 	migrate_device_range(src, pfn, npages);
-	hmm_mock_fill_system_pages(&to, src, dst, npages);
+	hmm_mock_fill_system_pages(&to, src, dst, npages, NULL);
 	migrate_device_pages(src, dst, npages);
 	moved = hmm_mock_vacate_moved(src, npages);
 	migrate_device_finalize(src, dst, npages);

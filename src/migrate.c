@@ -11,10 +11,9 @@
  * migrate_vma_setup() with MIGRATE_VMA_SELECT_COMPOUND can collect a THP
  * or a huge device page as one entry (MIGRATE_PFN_COMPOUND), which then
  * moves as one folio. When no large device folio can be had for a THP,
- * the window runs again page by page, so that the kernel splits the THP
- * while it is mapped (see hmm_mock_migrate_windows()); when no THP can be
- * had for a large device folio, each of its pages gets a single page and
- * the kernel splits the folio after unmapping it.
+ * or no THP for a large device folio, the window runs again page by page,
+ * so that the kernel splits the folio while it is mapped (see
+ * hmm_mock_migrate_windows()).
  */
 #include <linux/fs.h>
 #include <linux/gfp.h>
@@ -44,7 +43,7 @@ struct hmm_mock_migrate_batch {
 	bool short_large;	/* ... of free runs, for a THP */
 	bool at_cap;		/* growing failed: take what is free */
 	bool again;		/* the window runs again after a growth */
-	bool split_thp;		/* a THP of the window goes page by page */
+	bool split_large;	/* a THP or large device folio goes by page */
 	bool by_page;		/* ... so the window runs again that way */
 	bool fail_first;	/* HMM_DMIRROR_FLAG_FAIL_ALLOC hit the window */
 };
@@ -231,7 +230,7 @@ static bool hmm_mock_window_has(const struct migrate_vma *args, unsigned long ma
 /*
  * Gives each collected system page a device page with the same contents:
  * a THP gets one large device folio; once the device cannot grow, a huge
- * hole gets single pages and a THP none (b->split_thp: the window runs
+ * hole gets single pages and a THP none (b->split_large: the window runs
  * again page by page, if any page is free, rather than split the THP for
  * nothing). Pages left without one stay where they are, and the batch
  * says what ran short, for hmm_mock_migrate_windows() to grow the device
@@ -270,7 +269,7 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 		else if (!args->dst[i] && !migrate_pfn_to_page(args->src[i]))
 			hmm_mock_fill_device_hole(mdev, args, b, i);
 		else if (!args->dst[i])
-			b->split_thp = fail || hmm_mock_devmem_free_pages(mdev);
+			b->split_large = fail || hmm_mock_devmem_free_pages(mdev);
 		fail = false;
 		first = i + nr;
 	}
@@ -279,9 +278,11 @@ static void hmm_mock_fill_device_pages(struct hmm_mock_mirror *mirror, struct mi
 }
 
 /*
- * Gives each collected device page a new system page with its contents.
- * HMM_DMIRROR_FLAG_FAIL_ALLOC makes a large device folio of the window
- * find no THP, so it moves as single pages.
+ * Gives each collected device page a new system page with its contents. A
+ * large device folio that gets no THP stays (b->split_large), and the
+ * window runs again page by page. HMM_DMIRROR_FLAG_FAIL_ALLOC makes a
+ * large device folio of the window find no THP, so it moves as single
+ * pages.
  */
 static void hmm_mock_fill_system_window(struct hmm_mock_mirror *mirror, struct migrate_vma *args,
 					struct hmm_mock_migrate_batch *b)
@@ -291,11 +292,13 @@ static void hmm_mock_fill_system_window(struct hmm_mock_mirror *mirror, struct m
 		.start = args->start,
 		.gfp = GFP_HIGHUSER_MOVABLE,
 	};
+	unsigned long whole;
 
 	to.no_thp = HMM_MOCK_LARGE_FOLIOS &&
 		    hmm_mock_window_has(args, MIGRATE_PFN_MIGRATE | HMM_MOCK_PFN_COMPOUND) &&
 		    hmm_mock_fail_alloc(mirror);
-	hmm_mock_fill_system_pages(&to, args->src, args->dst, args->npages);
+	hmm_mock_fill_system_pages(&to, args->src, args->dst, args->npages, &whole);
+	b->split_large = whole;
 }
 
 /**
@@ -383,12 +386,14 @@ static int hmm_mock_window_again(struct hmm_mock_mirror *mirror, struct hmm_mock
  * migrate_vma_setup()'s invalidation clears it before any page is copied,
  * like any other.
  *
- * A THP that gets no large device folio is not given single pages, which
- * would make the kernel split it after unmapping it: 7.3 then leaves a
- * THP that another process maps too (after fork) half migrated: the
- * caller's device WRITE then fails with -EBUSY and its CPU access waits
- * until it is killed. The window runs again collecting page by page,
- * which splits the THP while it is mapped.
+ * A THP that gets no large device folio, or a large device folio that
+ * gets no THP, is not given single pages, which would make the kernel
+ * split it after unmapping it. 7.3 splits only the PMD of args.vma then,
+ * and gets a folio that another process maps too (after fork) wrong: a
+ * THP is left half migrated (the caller's device WRITE fails with -EBUSY
+ * and its CPU access waits until it is killed), and a device folio oopses
+ * the rmap walk that restores the mappings. The window runs again
+ * collecting page by page, which splits the folio while it is mapped.
  */
 static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned long start,
 				    unsigned long end, struct hmm_mock_migrate_batch *b,
@@ -424,15 +429,15 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 			break;
 		b->short_small = false;
 		b->short_large = false;
-		b->split_thp = false;
+		b->split_large = false;
 		dir->fill(mirror, &args, b);
 		migrate_vma_pages(&args);
 		n = hmm_mock_vacate_moved(args.src, args.npages);
 		if (moved)
 			*moved += n;
 		migrate_vma_finalize(&args);
-		if (b->split_thp && !b->by_page) {
-			/* The next run splits the THP: an injected failure is spent. */
+		if (b->split_large && !b->by_page) {
+			/* The next run splits the folio: an injected failure is spent. */
 			b->fail_first = false;
 			ret = 1;
 		} else {
@@ -440,14 +445,14 @@ static int hmm_mock_migrate_windows(struct hmm_mock_mirror *mirror, unsigned lon
 			if (ret < 0)
 				break;
 		}
-		b->by_page = b->by_page || b->split_thp;
+		b->by_page = b->by_page || b->split_large;
 		b->again = ret;
-		if (b->again)
+		if (b->again) {
 			next = addr;
-		else
+		} else {
 			retried = false;
-		if (!b->again)
 			b->by_page = false;
+		}
 		ret = 0;
 		cond_resched();
 	}

@@ -49,7 +49,7 @@ struct hmm_mock_sysmem_dst {
 };
 
 int hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
-			       unsigned long *dst, unsigned long npages);
+			       unsigned long *dst, unsigned long npages, unsigned long *whole);
 unsigned long hmm_mock_vacate_moved(const unsigned long *src, unsigned long npages);
 
 #endif /* _HMM_MOCK_MIGRATE_H */

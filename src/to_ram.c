@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Device pages into new system pages: the one helper every move to system
+ * Device pages into new system pages: the helper every move to system
  * memory uses (MIGRATE_TO_SYS, the CPU fault, eviction), and the CPU fault
  * on a device-private page, dev_pagemap_ops.migrate_to_ram.
  */
@@ -58,61 +58,78 @@ static struct page *hmm_mock_alloc_system_page(const struct hmm_mock_sysmem_dst 
 	return alloc_page_vma(to->gfp, to->vma, to->start + (i << PAGE_SHIFT));
 }
 
+/*
+ * Gives device page @i a single new system page with its contents, locked.
+ * Returns 0 (also when no page was free: the entry stays where it is), or
+ * -EIO when the copy failed.
+ */
+static int hmm_mock_fill_system_small(const struct hmm_mock_sysmem_dst *to,
+				      const unsigned long *src, unsigned long *dst, unsigned long i)
+{
+	struct page *dpage = hmm_mock_alloc_system_page(to, i);
+
+	if (!dpage)
+		return 0;
+	if (hmm_mock_devmem_copy_out(dpage, migrate_pfn_to_page(src[i]))) {
+		__free_page(dpage);
+		return -EIO;
+	}
+	lock_page(dpage);
+	dst[i] = migrate_pfn(page_to_pfn(dpage)) | (src[i] & MIGRATE_PFN_WRITE);
+	return 0;
+}
+
 /**
  * hmm_mock_fill_system_pages() - give collected device pages new system pages
  * @to:		where the pages go
  * @src:	migrate_vma or migrate_device_* source entries, collected
  * @dst:	filled with the destination entries
  * @npages:	entries in @src and @dst
+ * @whole:	if not NULL, set to the number of large device folios left
+ *		whole for want of a THP
  *
  * Each collected device page gets a new system page, locked, with its
- * contents. A large device folio (MIGRATE_PFN_COMPOUND) gets a THP when
- * one can be allocated; otherwise, where there is a VMA, single pages for
- * each of its pages, and the kernel splits the folio as it migrates it.
- * Without a VMA (eviction) the kernel cannot split it, so it stays on the
- * device. Entries left without a page stay where they are, and so do
- * pages already vacated and pages whose copy failed (a large folio whose
- * copy into a THP failed, or whose first page failed, stays whole).
+ * contents, and a large device folio (MIGRATE_PFN_COMPOUND) a THP. A large
+ * folio for which no THP can be had stays whole on the device: given
+ * single pages, the kernel would split it after unmapping it
+ * (migrate_vma_split_unmapped_folio()), and 7.3 splits only the PMD of
+ * @to->vma then: for a folio that another process maps too (after fork),
+ * the rmap walk that restores that mapping oopses. A range migration
+ * collects such a folio again page by page, which splits it while it is
+ * mapped; a CPU fault cannot (see hmm_mock_fill_fault_first()). Entries
+ * left without a page stay where they are, and so do pages already
+ * vacated and pages whose copy failed (a large folio whose copy into a
+ * THP failed stays whole).
  *
  * Return: 0, or -EIO when some copy failed.
  */
 int hmm_mock_fill_system_pages(const struct hmm_mock_sysmem_dst *to, const unsigned long *src,
-			       unsigned long *dst, unsigned long npages)
+			       unsigned long *dst, unsigned long npages, unsigned long *whole)
 {
-	unsigned long i, j, nr;
-	int ret = 0;
+	unsigned long i, nr, left = 0;
+	int ret = 0, err;
 
 	for (i = 0; i < npages; i++)
 		dst[i] = 0;
 	for (i = 0; i < npages; i += nr) {
 		struct page *spage = migrate_pfn_to_page(src[i]);
-		int thp;
 
 		nr = 1;
 		if (!spage || !(src[i] & MIGRATE_PFN_MIGRATE) || hmm_mock_devmem_vacated(spage))
 			continue;
 		if (src[i] & HMM_MOCK_PFN_COMPOUND) {
 			nr = min(HMM_MOCK_PMD_NR, npages - i);
-			thp = hmm_mock_fill_system_thp(to, src, dst, i);
-			if (thp < 0)
-				ret = thp;
-			if (thp || !to->vma)
-				continue;
+			err = hmm_mock_fill_system_thp(to, src, dst, i);
+			if (!err)
+				left++;
+		} else {
+			err = hmm_mock_fill_system_small(to, src, dst, i);
 		}
-		for (j = 0; j < nr; j++) {
-			struct page *dpage = hmm_mock_alloc_system_page(to, i + j);
-
-			if (!dpage)
-				break;
-			if (hmm_mock_devmem_copy_out(dpage, spage + j)) {
-				__free_page(dpage);
-				ret = -EIO;
-				continue;
-			}
-			lock_page(dpage);
-			dst[i + j] = migrate_pfn(page_to_pfn(dpage)) | (src[i] & MIGRATE_PFN_WRITE);
-		}
+		if (err < 0)
+			ret = err;
 	}
+	if (whole)
+		*whole = left;
 	return ret;
 }
 
@@ -162,6 +179,20 @@ static void hmm_mock_inject_sleep(struct vm_fault *vmf, atomic_t *ms)
  * follow only when it moved, and only if memory is at hand (no direct
  * reclaim while the fault holds the window's pages locked): each of them
  * may stay on the device. A large folio at @fault takes the whole window.
+ *
+ * With no THP for that folio, its first page gets a single page. The
+ * fault cannot collect the folio again page by page as a range migration
+ * does: collecting takes a reference besides the fault's, so the kernel
+ * cannot split the folio while it is mapped, skips it, and the fault
+ * would come again on the same PMD for ever. The single page makes the
+ * kernel split the fault's PMD and then the unmapped folio, and
+ * folio_split_unmapped() fails on those same two references, before the
+ * trap described at hmm_mock_fill_system_pages(): nothing moves, and the
+ * fault comes again on a pte, where collecting the page splits the folio
+ * while it is mapped. (hmm_mock_thp's
+ * fail_alloc_makes_the_next_cpu_fault_bring_back_small_pages counts one
+ * fault that moved pages: a kernel whose split succeeded here would make
+ * it two.)
  */
 static int hmm_mock_fill_fault_first(const struct hmm_mock_sysmem_dst *to,
 				     const unsigned long *src, unsigned long *dst,
@@ -169,18 +200,22 @@ static int hmm_mock_fill_fault_first(const struct hmm_mock_sysmem_dst *to,
 {
 	struct hmm_mock_sysmem_dst at = *to;
 	unsigned long nr = src[fault] & HMM_MOCK_PFN_COMPOUND ? npages - fault : 1;
+	unsigned long whole;
 	int err;
 
 	memset(dst, 0, npages * sizeof(*dst));
 	at.start = to->start + (fault << PAGE_SHIFT);
-	err = hmm_mock_fill_system_pages(&at, src + fault, dst + fault, nr);
+	err = hmm_mock_fill_system_pages(&at, src + fault, dst + fault, nr, &whole);
+	if (whole)
+		err = hmm_mock_fill_system_small(&at, src + fault, dst + fault, 0);
 	if (!dst[fault])
 		return err;
 	at.gfp = (at.gfp & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
 	at.start = to->start;
-	hmm_mock_fill_system_pages(&at, src, dst, fault);
+	hmm_mock_fill_system_pages(&at, src, dst, fault, NULL);
 	at.start = to->start + ((fault + nr) << PAGE_SHIFT);
-	hmm_mock_fill_system_pages(&at, src + fault + nr, dst + fault + nr, npages - fault - nr);
+	hmm_mock_fill_system_pages(&at, src + fault + nr, dst + fault + nr, npages - fault - nr,
+				   NULL);
 	return 0;
 }
 
