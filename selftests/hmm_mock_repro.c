@@ -25,9 +25,6 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT	21
 #endif
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE	25
-#endif
 
 /* Catalogue A2 (and A1): the free list of refcount-zero pages. */
 TEST_F(mem, freed_device_pages_are_unreferenced_and_belong_to_nothing)

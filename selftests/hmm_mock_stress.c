@@ -2,8 +2,8 @@
 /*
  * Stress: threads of one process sharing one file, several processes on
  * one device, fork children and another process given the file (both may
- * use HMM_MOCK_STATS only), and the last close and HMM_DMIRROR_RELEASE
- * racing CPU access.
+ * use HMM_MOCK_STATS only), the last close and HMM_DMIRROR_RELEASE racing
+ * CPU access, and whole THPs collapsed and migrated under the threads.
  *
  * Every page of an arena has one writer, its owner thread, which writes
  * increasing generations by CPU or device WRITE and acknowledges each one
@@ -79,20 +79,53 @@ FIXTURE_TEARDOWN(stress)
 		close(self->fd);
 }
 
-/* An arena of @nworkers * BLOCKS blocks, every page at generation 1. */
+/*
+ * @len bytes of private anonymous memory: in small pages, or for @thp 2 MiB
+ * aligned and asking for THPs.
+ */
+static char *map_arena(size_t len, bool thp)
+{
+	size_t slack = thp ? TWO_MB : 0;
+	char *p = mmap(NULL, len + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0), *q;
+
+	if (p == MAP_FAILED)
+		return p;
+	if (!thp) {
+		madvise(p, len, MADV_NOHUGEPAGE);
+		return p;
+	}
+	q = (char *)(((uintptr_t)p + TWO_MB - 1) & ~(TWO_MB - 1));
+	if (q > p)
+		munmap(p, q - p);
+	munmap(q + len, p + slack - q);
+	madvise(q, len, MADV_HUGEPAGE);
+	return q;
+}
+
+/*
+ * An arena of @nworkers * BLOCKS blocks, every page at generation 1; for
+ * CHAOS_THP, ARENA_THPS THPs' worth of blocks and one more THP that only
+ * the chaos thread moves, so that it stays whole between its moves.
+ */
 static int arena_init(FIXTURE_DATA(stress) *self, const FIXTURE_VARIANT(stress) *variant,
 		      struct arena *a, unsigned int nworkers, int fd, enum chaos chaos,
 		      uint64_t seed)
 {
-	unsigned long pg, n = nworkers * BLOCKS * BLOCK;
+	bool thp = chaos == CHAOS_THP;
+	unsigned long run = thp ? TWO_MB / self->page : MAX_RUN;
+	unsigned long blocks = thp ? ARENA_THPS * run / (nworkers * BLOCK) : BLOCKS;
+	unsigned long pg, worked = nworkers * blocks * BLOCK, n = worked + (thp ? run : 0);
 
+	if (run > MAX_THP_RUN || (thp && worked != ARENA_THPS * run))
+		return -1;	/* a THP beyond lo[], or workers that do not divide it */
 	*a = (struct arena){
 		.fd = fd, .id = variant->id, .coherent = variant->coherent,
 		.exclusive = self->exclusive, .unlocked = self->unlocked, .chaos = chaos,
-		.page = self->page, .npages = n, .nworkers = nworkers, .seed = seed,
+		.page = self->page, .npages = n, .worked = worked, .blocks = blocks, .run_max = run,
+		.nworkers = nworkers, .seed = seed,
 		.ack = calloc(n, sizeof(uint32_t)), .tried = calloc(n, sizeof(uint32_t)),
-		.base = mmap(NULL, n * self->page, PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+		.base = map_arena(n * self->page, thp),
 	};
 	pthread_mutex_init(&a->lock, NULL);
 	for (pg = 0; pg < NR_OPS; pg++) {
@@ -105,7 +138,6 @@ static int arena_init(FIXTURE_DATA(stress) *self, const FIXTURE_VARIANT(stress) 
 	}
 	if (a->base == MAP_FAILED || !a->ack || !a->tried)
 		return -1;
-	madvise(a->base, n * a->page, MADV_NOHUGEPAGE);
 	for (pg = 0; pg < n; pg++) {
 		fill_page(a, page_at(a, pg), pg, 1);
 		a->ack[pg] = 1;
@@ -124,7 +156,7 @@ static void arena_run(struct arena *a)
 	a->deadline = hmm_mock_now() + chaos_env("HMM_MOCK_STRESS_SECONDS", 10, 1, MAX_SECONDS);
 	for (i = 0; i <= a->nworkers; i++) {
 		w[i] = (struct worker){ .a = a, .idx = i, .rng = chaos_state(a->seed, i) };
-		w[i].buf = malloc(MAX_RUN * a->page);
+		w[i].buf = malloc(a->run_max * a->page);
 		fn = i < a->nworkers ? worker_main : chaos_main;
 		if (!w[i].buf || pthread_create(&w[i].tid, NULL, fn, &w[i])) {
 			failf(a, "starting thread %u failed", i);
@@ -187,6 +219,8 @@ static void finish(struct __test_metadata *_metadata, FIXTURE_DATA(stress) *self
 			len += snprintf(line + len, sizeof(line) - len, " %s %lu", op_names[i],
 					t->ops[i]);
 	}
+	if (a && a->chaos == CHAOS_THP)
+		snprintf(line + len, sizeof(line) - len, " (%lu collapsed)", t->collapsed);
 	TH_LOG("seed %#llx: %lu ops:%s; -EBUSY %lu, -ENOENT %lu",
 	       (unsigned long long)self->seed, total, line, t->ebusy, t->enoent);
 	EXPECT_EQ(0, t->fail[0]) TH_LOG("%s", t->fail);
@@ -265,6 +299,31 @@ TEST_F_TIMEOUT(stress, fork_children_get_eperm_with_inherited_file, TIMEOUT)
 	SKIP_IF_SETUP_SKIPPED();
 	ASSERT_EQ(0, arena_init(self, variant, &a, 3, self->fd, CHAOS_FORK, self->seed));
 	arena_run(&a);
+	finish(_metadata, self, &a, &a.t, true);
+}
+
+/*
+ * Threads over THPs: the chaos thread collapses THP ranges and moves them
+ * whole to the device and back, while the workers' runs split them,
+ * FAIL_ALLOC leaves them no large folio (page-by-page passes) and fork
+ * children share them.
+ */
+TEST_F_TIMEOUT(stress, threads_and_fork_children_race_whole_thp_migrations, TIMEOUT)
+{
+	struct hmm_mock_stats st;
+	unsigned char prot;
+	struct arena a;
+
+	SKIP_IF_SETUP_SKIPPED();
+	ASSERT_EQ(0, arena_init(self, variant, &a, 4, self->fd, CHAOS_THP, self->seed));
+	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, a.base, &prot, 1, NULL));
+	if (!(prot & HMM_DMIRROR_PROT_PMD))
+		SKIP(return, "no transparent huge page for the range (THP disabled)");
+	arena_run(&a);
+	st = hmm_mock_stats(self->fd);
+	TH_LOG("large device folios allocated %llu, folios split %llu",
+	       (unsigned long long)(st.large_allocs - self->st0.large_allocs),
+	       (unsigned long long)(st.folio_splits - self->st0.folio_splits));
 	finish(_metadata, self, &a, &a.t, true);
 }
 

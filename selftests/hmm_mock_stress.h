@@ -17,24 +17,27 @@
 #define BLOCK		4	/* pages in a block; a block has one owner */
 #define BLOCKS		8	/* blocks of each worker */
 #define MAX_RUN		16	/* pages of one command */
+#define MAX_THP_RUN	512	/* ... of one command on a THP (4 KiB pages) */
+#define ARENA_THPS	2	/* THPs the workers run on in an arena of CHAOS_THP */
 
 enum {
 	OP_CPU_WRITE, OP_DEV_WRITE, OP_CPU_READ, OP_READ, OP_TO_DEV, OP_TO_SYS, OP_SNAPSHOT,
 	OP_EXCLUSIVE, OP_CHECK_EXCL, OP_RELEASE, OP_FLAGS, OP_CHURN, OP_FORK, OP_PASS, OP_CLOSE,
-	NR_OPS
+	OP_COLLAPSE, OP_THP_TO_DEV, OP_THP_TO_SYS, NR_OPS
 };
 
 static const char *const op_names[NR_OPS] = {
 	"cpu_write", "dev_write", "cpu_read", "read", "to_dev", "to_sys", "snapshot", "exclusive",
 	"check_excl", "release", "flags", "churn", "fork", "pass_fd", "last_close",
+	"collapse", "thp_to_dev", "thp_to_sys",
 };
 
 /* What the chaos thread does besides RELEASE and fault injection. */
-enum chaos { CHAOS_NONE, CHAOS_CHURN, CHAOS_FORK, CHAOS_PASS, CHAOS_CLOSE };
+enum chaos { CHAOS_NONE, CHAOS_CHURN, CHAOS_FORK, CHAOS_PASS, CHAOS_CLOSE, CHAOS_THP };
 
 /* Outcome of one process's run; in shared memory for multi-process tests. */
 struct tally {
-	unsigned long ops[NR_OPS], ebusy, enoent;
+	unsigned long ops[NR_OPS], ebusy, enoent, collapsed;
 	char fail[256];
 };
 
@@ -45,6 +48,9 @@ struct arena {
 	size_t page;
 	char *base;
 	unsigned long npages;
+	unsigned long worked;	/* pages the workers run on: all but CHAOS_THP's last THP */
+	unsigned long blocks;	/* blocks of each worker */
+	unsigned long run_max;	/* pages of the largest command: a THP's on CHAOS_THP */
 	unsigned int nworkers;
 	unsigned long skip;	/* ops left out: bit (1 << OP_*) */
 	uint32_t *ack;		/* per page: last generation acknowledged */
@@ -60,9 +66,9 @@ struct worker {
 	struct arena *a;
 	unsigned int idx;	/* owner index; the chaos thread owns nothing */
 	uint64_t rng;
-	uint64_t *buf;		/* MAX_RUN pages */
+	uint64_t *buf;		/* a->run_max pages */
 	unsigned char snap[MAX_RUN];
-	uint32_t lo[MAX_RUN];	/* generations acknowledged before a command */
+	uint32_t lo[MAX_THP_RUN];	/* generations acknowledged before a command */
 	pthread_t tid;
 };
 
@@ -175,7 +181,7 @@ static void check_copy(struct worker *w, int op, const void *buf, unsigned long 
 static unsigned long own_run(struct worker *w, unsigned long *n)
 {
 	struct arena *a = w->a;
-	unsigned long block = w->idx + a->nworkers * chaos_below(&w->rng, BLOCKS);
+	unsigned long block = w->idx + a->nworkers * chaos_below(&w->rng, a->blocks);
 	unsigned long first = chaos_below(&w->rng, BLOCK);
 
 	*n = 1 + chaos_below(&w->rng, BLOCK - first);
@@ -242,13 +248,13 @@ static void any_op(struct worker *w, unsigned int r)
 {
 	unsigned char local = hmm_mock_local_prot(w->a->coherent), b;
 	struct arena *a = w->a;
-	unsigned long pg = chaos_below(&w->rng, a->npages), n, i;
+	unsigned long pg = chaos_below(&w->rng, a->worked), n, i;
 	struct hmm_dmirror_cmd cmd = { 0 };
 	unsigned int k;
 	void *ptr;
 	int op, ret;
 
-	n = 1 + chaos_below(&w->rng, a->npages - pg < MAX_RUN ? a->npages - pg : MAX_RUN);
+	n = 1 + chaos_below(&w->rng, a->worked - pg < MAX_RUN ? a->worked - pg : MAX_RUN);
 	for (k = 0; r >= (unsigned int)mix[k].weight && k + 1 < ARRAY_SIZE(mix); k++)
 		r -= mix[k].weight;
 	op = a->fd < 0 || (mix[k].op == OP_EXCLUSIVE && !a->exclusive) ||
@@ -270,9 +276,10 @@ static void any_op(struct worker *w, unsigned int r)
 		failf(a, "%s of %lu pages at page %lu did %llu", op_names[op], n, pg,
 		      (unsigned long long)cmd.cpages);
 	for (i = 0; op == OP_SNAPSHOT && i < n; i++) {
-		b = w->snap[i];
+		/* A THP arena's valid entries may be PMDs, on the device or not. */
+		b = w->snap[i] & ~(a->chaos == CHAOS_THP ? HMM_DMIRROR_PROT_PMD : 0);
 		if ((b & 0xf0 && (b & 0xf0) != local) || (b & 0x0f) > HMM_DMIRROR_PROT_WRITE ||
-		    (b & 0xf0 && !(b & 0x0f)))
+		    (b & 0xf0 && !(b & 0x0f)) || (b != w->snap[i] && !(b & 0x03)))
 			failf(a, "snapshot: page %lu is %#x", pg + i, b);
 	}
 	if (ptr == w->buf)

@@ -3,7 +3,8 @@
  * The chaos thread of hmm_mock_stress and the processes it brings in:
  * RELEASE and FAIL_ALLOC under the workers, second files of the process,
  * fork children and a receiver of passed files (processes that did not
- * open the file, so HMM_MOCK_STATS only), and the device's last close.
+ * open the file, so HMM_MOCK_STATS only), the device's last close, and
+ * whole THPs collapsed and migrated.
  * Include after hmm_mock_stress.h.
  */
 #ifndef _HMM_MOCK_STRESS_CHAOS_H
@@ -56,9 +57,13 @@ static int fork_child(struct arena *a, uint64_t *buf)
 	int fd, ret = foreign_checks(a, a->fd), tries;
 	unsigned long i;
 
-	/* Pages the parent was writing at the fork may mix two generations. */
+	/*
+	 * Pages the parent was writing at the fork may mix two generations;
+	 * nobody writes those past a->worked (CHAOS_THP's last THP).
+	 */
 	for (i = 0; i < a->npages && !ret; i++)
-		if (check_page(a, page_at(a, i), i, 1, UINT32_MAX) >= 0)
+		if (check_page(a, page_at(a, i), i, i < a->worked ? 1 : a->ack[i],
+			       i < a->worked ? UINT32_MAX : a->ack[i]) >= 0)
 			ret = 31;
 	for (i = 0; i < a->npages; i++)
 		fill_page(a, page_at(a, i), i, CHILD_GEN);
@@ -141,16 +146,15 @@ static int pass_fd(struct arena *a, int fd, bool last)
 	return read(a->rx_out, &c, 1) == 1 ? c : -1;
 }
 
-/* MIGRATE_TO_DEV of MAX_RUN pages from @pg through @fd, checked. */
-static void to_dev(struct worker *w, int fd, unsigned long pg)
+/* MIGRATE_TO_DEV of @n pages from @pg through @fd, checked; counted as @op. */
+static void to_dev(struct worker *w, int op, int fd, unsigned long pg, unsigned long n)
 {
 	int ret;
 
-	note_lo(w, pg, MAX_RUN);
-	ret = hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, page_at(w->a, pg), w->buf, MAX_RUN,
-			   NULL);
-	if (racy_ok(w->a, OP_TO_DEV, ret, true, pg, MAX_RUN))
-		check_copy(w, OP_TO_DEV, w->buf, pg, MAX_RUN);
+	note_lo(w, pg, n);
+	ret = hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_DEV, page_at(w->a, pg), w->buf, n, NULL);
+	if (racy_ok(w->a, op, ret, true, pg, n))
+		check_copy(w, op, w->buf, pg, n);
 }
 
 /*
@@ -167,7 +171,7 @@ static void churn(struct worker *w, bool pass)
 		failf(a, "open %d: %s", a->id, strerror(errno));
 		return;
 	}
-	to_dev(w, fd, chaos_below(&w->rng, a->npages - MAX_RUN + 1));
+	to_dev(w, OP_TO_DEV, fd, chaos_below(&w->rng, a->npages - MAX_RUN + 1), MAX_RUN);
 	count(&a->t.ops[pass ? OP_PASS : OP_CHURN]);
 	ret = pass ? pass_fd(a, last ? fd : a->fd, last) : 0;
 	if (ret)
@@ -176,20 +180,26 @@ static void churn(struct worker *w, bool pass)
 		close(fd);
 }
 
-static void fork_one(struct worker *w)
+/* Reaps fork child @pid (-1: the fork failed), which runs fork_child(). */
+static void reap_child(struct arena *a, pid_t pid)
 {
-	struct arena *a = w->a;
 	int status;
-	pid_t pid;
 
-	count(&a->t.ops[OP_FORK]);
-	pid = fork();
-	if (!pid)
-		_exit(fork_child(a, w->buf));
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		failf(a, "fork: %s", strerror(errno));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status))
 		failf(a, "fork child: status %#x (check %d failed)", status, WEXITSTATUS(status));
+}
+
+static void fork_one(struct worker *w)
+{
+	pid_t pid;
+
+	count(&w->a->t.ops[OP_FORK]);
+	pid = fork();
+	if (!pid)
+		_exit(fork_child(w->a, w->buf));
+	reap_child(w->a, pid);
 }
 
 /*
@@ -209,11 +219,128 @@ static void last_close(struct worker *w)
 	}
 	count(&a->t.ops[OP_CLOSE]);
 	for (pg = 0; pg < a->npages && !stopped(a); pg += MAX_RUN)
-		to_dev(w, fd, pg);
+		to_dev(w, OP_TO_DEV, fd, pg, MAX_RUN);
 	if (!chaos_below(&w->rng, 3))
 		racy_ok(a, OP_RELEASE, hmm_mock_cmd(fd, HMM_DMIRROR_RELEASE, NULL, NULL, 0, NULL),
 			false, 0, 0);
 	close(fd);
+}
+
+/* MADV_COLLAPSE of the THP's worth of the arena at page @pg. */
+static void collapse(struct worker *w, unsigned long pg)
+{
+	struct arena *a = w->a;
+
+	if (a->skip & 1UL << OP_COLLAPSE)
+		return;
+	count(&a->t.ops[OP_COLLAPSE]);
+	/*
+	 * Fails while the workers hold pages, with no huge page free, or on
+	 * pages on the device that the kernel does not pull back (coherent
+	 * ones; HMM_MOCK_EXPECT_COLLAPSE=keeps).
+	 */
+	if (!madvise(page_at(a, pg), a->run_max * a->page, MADV_COLLAPSE))
+		count(&a->t.collapsed);
+}
+
+/* OP_THP_TO_DEV or OP_THP_TO_SYS of the THP's worth at page @pg through @fd. */
+static void thp_move(struct worker *w, int op, int fd, unsigned long pg)
+{
+	struct arena *a = w->a;
+	unsigned long n = a->run_max;
+	struct hmm_dmirror_cmd cmd;
+	int ret;
+
+	if (a->skip & 1UL << op)
+		return;
+	count(&a->t.ops[op]);
+	if (op == OP_THP_TO_DEV) {
+		to_dev(w, op, fd, pg, n);
+		return;
+	}
+	ret = hmm_mock_cmd(fd, HMM_DMIRROR_MIGRATE_TO_SYS, page_at(a, pg), NULL, n, &cmd);
+	if (racy_ok(a, op, ret, false, pg, n) && cmd.cpages > n)
+		failf(a, "%s of %lu pages at page %lu did %llu", op_names[op], n, pg,
+		      (unsigned long long)cmd.cpages);
+}
+
+/* The first page of a THP's worth of the arena, at random, the last one too. */
+static unsigned long thp_at_random(struct worker *w)
+{
+	return w->a->run_max * chaos_below(&w->rng, w->a->npages / w->a->run_max);
+}
+
+/*
+ * A THP's worth of the arena collapsed into a THP (where the kernel can,
+ * see collapse()) and moved to the device whole, or moved back whole.
+ * The workers' runs split it again, and FAIL_ALLOC on the file leaves it
+ * no large folio, so the driver's page-by-page passes run under them too.
+ */
+static void thp_op(struct worker *w)
+{
+	unsigned long pg = thp_at_random(w);
+
+	if (chaos_below(&w->rng, 10) < 7) {
+		collapse(w, pg);
+		thp_move(w, OP_THP_TO_DEV, w->a->fd, pg);
+	} else {
+		thp_move(w, OP_THP_TO_SYS, w->a->fd, pg);
+	}
+}
+
+/*
+ * A fork child that maps the arena's last THP too (the workers leave it
+ * alone), a system THP or a large device folio, while a file of our own
+ * with FAIL_ALLOC moves it whole to the other side: it finds no large
+ * folio, or no THP, and goes page by page. Then the child checks its copy
+ * (fork_child()).
+ */
+static void fork_during_thp_ops(struct worker *w)
+{
+	struct arena *a = w->a;
+	unsigned long pg = a->worked;
+	bool back = chaos_below(&w->rng, 2);
+	int go[2], fd, ret;
+	pid_t pid;
+	char c;
+
+	thp_move(w, OP_THP_TO_SYS, a->fd, pg);
+	collapse(w, pg);
+	if (back)
+		thp_move(w, OP_THP_TO_DEV, a->fd, pg);
+	if (pipe(go)) {
+		failf(a, "pipe: %s", strerror(errno));
+		return;
+	}
+	count(&a->t.ops[OP_FORK]);
+	pid = fork();
+	if (!pid) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) == 1 ? fork_child(a, w->buf) : 36);
+	}
+	close(go[0]);
+	if (pid < 0) {
+		failf(a, "fork: %s", strerror(errno));
+		close(go[1]);
+		return;
+	}
+	/*
+	 * A file of its own, whose commands the workers do not share. (A CPU
+	 * fault may still use the FAIL_ALLOC up; the move then finds a THP.)
+	 */
+	fd = open_node(a);
+	ret = fd < 0 ? -errno : hmm_mock_cmd(fd, HMM_DMIRROR_FLAGS, NULL, NULL,
+					     HMM_DMIRROR_FLAG_FAIL_ALLOC, NULL);
+	if (ret)
+		failf(a, "a second file with FAIL_ALLOC: %s", strerror(-ret));
+	else
+		thp_move(w, back ? OP_THP_TO_SYS : OP_THP_TO_DEV, fd, pg);
+	if (fd >= 0)
+		close(fd);
+	if (write(go[1], "g", 1) != 1)
+		failf(a, "fork child: no go: %s", strerror(errno));
+	close(go[1]);
+	reap_child(a, pid);
 }
 
 static void *chaos_main(void *arg)
@@ -227,7 +354,7 @@ static void *chaos_main(void *arg)
 
 		usleep(1000 + chaos_below(&w->rng, 9000));
 		if (a->skip & 1UL << (r < 15 ? OP_RELEASE : r < 25 ? OP_FLAGS : OP_CHURN))
-			continue;	/* OP_CHURN stands for churn, fork, pass_fd, last_close */
+			continue;	/* OP_CHURN stands for what the chaos mode adds */
 		if (a->chaos == CHAOS_CLOSE) {
 			last_close(w);
 		} else if (r < 15) {
@@ -245,6 +372,10 @@ static void *chaos_main(void *arg)
 			churn(w, a->chaos == CHAOS_PASS);
 		} else if (a->chaos == CHAOS_FORK && r < 60) {
 			fork_one(w);
+		} else if (a->chaos == CHAOS_THP && r < 80) {
+			thp_op(w);
+		} else if (a->chaos == CHAOS_THP) {
+			fork_during_thp_ops(w);
 		}
 	}
 	return NULL;

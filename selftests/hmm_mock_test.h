@@ -42,6 +42,10 @@ static inline double hmm_mock_now(void)
 
 #define TWO_MB			(2UL << 20)
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25	/* uapi headers before 6.1 */
+#endif
+
 static inline void hmm_mock_node(char *buf, size_t len, int id)
 {
 	snprintf(buf, len, "/dev/hmm_dmirror%d", id);
