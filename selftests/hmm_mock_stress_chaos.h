@@ -337,9 +337,8 @@ static void fork_during_thp_ops(struct worker *w)
 		thp_move(w, back ? OP_THP_TO_SYS : OP_THP_TO_DEV, fd, pg);
 	if (fd >= 0)
 		close(fd);
-	if (write(go[1], "g", 1) != 1)
+	if (hmm_mock_go(go[1]))
 		failf(a, "fork child: no go: %s", strerror(errno));
-	close(go[1]);
 	reap_child(a, pid);
 }
 
