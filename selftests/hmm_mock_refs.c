@@ -108,23 +108,7 @@ TEST(a_cpu_fault_keeps_its_device_page_when_another_thread_zaps_it)
 	close(fd);
 }
 
-#define KPF_ANON	(1LL << 12)
 #define LRU_BATCH	31	/* pages a CPU's LRU batch holds (PAGEVEC_SIZE) */
-
-/* Page frame @pfn's entry in @file (/proc/kpageflags, kpagecount), or -1. */
-static int64_t kpage(const char *file, uint64_t pfn)
-{
-	int fd = open(file, O_RDONLY);
-	uint64_t v;
-	int64_t ret = -1;
-
-	if (fd < 0)
-		return -1;
-	if (pread(fd, &v, sizeof(v), pfn * sizeof(v)) == sizeof(v))
-		ret = v;
-	close(fd);
-	return ret;
-}
 
 /* True if thread @tid of this process sleeps uninterruptibly (state D). */
 static bool thread_in_d_state(pid_t tid)
@@ -206,15 +190,15 @@ TEST(a_cpu_fault_revoking_exclusive_access_keeps_its_page_when_another_thread_za
 	ASSERT_TRUE(!!(info.flags & HMM_MOCK_PAGE_DEVICE_EXCLUSIVE));
 	ASSERT_EQ(1, info.refcount) TH_LOG("references besides its mapping");
 	INJECT_OR_SKIP(fd, .revoke_delay_ms = 1000);
-	if (kpage("/proc/kpageflags", info.pfn) < 0)
+	if (hmm_mock_kpage("/proc/kpageflags", info.pfn) < 0)
 		SKIP(return, "/proc/kpageflags needs root");
 
 	w.p = p;
 	ASSERT_EQ(0, pthread_create(&writer, NULL, write_through_fault, &w));
 	ASSERT_TRUE(fault_sleeps_holding_lock(fd, p, &w));
 	ASSERT_EQ(0, madvise(p, page, MADV_DONTNEED));
-	flags = kpage("/proc/kpageflags", info.pfn);
-	maps = kpage("/proc/kpagecount", info.pfn);
+	flags = hmm_mock_kpage("/proc/kpageflags", info.pfn);
+	maps = hmm_mock_kpage("/proc/kpagecount", info.pfn);
 	EXPECT_TRUE(flags >= 0 && (flags & KPF_ANON) && maps == 0)
 		TH_LOG("page freed under the fault: kpageflags 0x%llx, mapped %lld times",
 		       (long long)flags, (long long)maps);

@@ -199,6 +199,29 @@ static inline int hmm_mock_pagemap(const void *p, unsigned long n, size_t page, 
 	return got == (ssize_t)size ? 0 : got < 0 ? -errno : -EIO;
 }
 
+/* /proc/kpageflags bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define KPF_ANON	(1ULL << 12)
+#define KPF_COMPOUND_HEAD	(1ULL << 15)
+#define KPF_THP		(1ULL << 22)
+
+/*
+ * Page frame @pfn's entry in @file (/proc/kpageflags or kpagecount, which
+ * root alone may read), or -1.
+ */
+static inline int64_t hmm_mock_kpage(const char *file, uint64_t pfn)
+{
+	int fd = open(file, O_RDONLY);
+	uint64_t v;
+	int64_t ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &v, sizeof(v), pfn * sizeof(v)) == sizeof(v))
+		ret = v;
+	close(fd);
+	return ret;
+}
+
 /*
  * Reads /proc/.../stat at @path into @buf (@size bytes) and returns its
  * fields after the command name (which may hold blanks and ')'), starting
