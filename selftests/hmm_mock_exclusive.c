@@ -202,7 +202,7 @@ TEST_F(mem, exclusive_over_small_pages_and_a_thp_is_all_or_nothing)
 	hmm_mock_fill(p, len / 2 + TWO_MB, 157);
 	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, thp, &prot, 1, NULL));
 	if (!(prot & HMM_DMIRROR_PROT_PMD))
-		SKIP(return, "no transparent huge page for the range (THP disabled)");
+		SKIP(return, NO_THP);
 	ASSERT_EQ(0, keep_khugepaged_off(thp));
 
 	ret = hmm_mock_cmd(self->fd, HMM_DMIRROR_EXCLUSIVE, p, buf, n, &cmd);

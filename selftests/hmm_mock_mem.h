@@ -260,18 +260,31 @@ static inline void *map_huge(void)
 }
 
 /*
- * @p gets map_huge() memory holding pattern @seed; SKIPs where the kernel
- * did not make it a transparent huge page.
+ * map_huge() memory holding pattern @seed, or NULL where the kernel did
+ * not make it a transparent huge page; MAP_FAILED if mmap() or SNAPSHOT
+ * on @fd failed.
  */
+static inline char *map_thp(int fd, int seed)
+{
+	unsigned char prot;
+	char *p = map_huge();
+
+	if (p == MAP_FAILED)
+		return p;
+	hmm_mock_fill(p, TWO_MB, seed);
+	if (hmm_mock_cmd(fd, HMM_DMIRROR_SNAPSHOT, p, &prot, 1, NULL))
+		return MAP_FAILED;
+	return prot & HMM_DMIRROR_PROT_PMD ? p : NULL;
+}
+
+#define NO_THP	"no transparent huge page for the range (THP disabled)"
+
+/* @p gets map_thp() memory holding pattern @seed, or the test SKIPs. */
 #define MAP_THP_OR_SKIP(p, seed) do {						\
-	unsigned char _prot;							\
-										\
-	(p) = map_huge();							\
+	(p) = map_thp(self->fd, (seed));					\
 	ASSERT_NE(MAP_FAILED, (void *)(p));					\
-	hmm_mock_fill((p), TWO_MB, (seed));					\
-	ASSERT_EQ(0, hmm_mock_cmd(self->fd, HMM_DMIRROR_SNAPSHOT, (p), &_prot, 1, NULL)); \
-	if (!(_prot & HMM_DMIRROR_PROT_PMD))					\
-		SKIP(return, "no transparent huge page for the range (THP disabled)"); \
+	if (!(p))								\
+		SKIP(return, NO_THP);						\
 } while (0)
 
 /*
